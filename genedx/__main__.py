@@ -1,0 +1,3 @@
+from genedx.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Cases: the one case model, readers (phenopackets, JSONL), the simulator, splits and the RFT export."""

@@ -1,0 +1,40 @@
+"""The `genedx` command line. Every command is a thin wrapper over a library function.
+
+Each area registers its commands from its own module (data, grade, rank, model, train, app), so
+the command tree mirrors the package layout.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from genedx.cli import app_cmd, data, grade, model, rank, train
+from genedx.cli.common import STATE, err_console
+from genedx.errors import GenedxError
+
+app = typer.Typer(help="genedx: rank the genes most likely to cause a rare-disease case report.",
+                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+
+
+@app.callback()
+def _root(home: Optional[Path] = typer.Option(
+        None, "--home", envvar="GENEDX_HOME",
+        help="Data directory holding the database, models and runs (default ~/.genedx).")) -> None:
+    STATE.home = home
+
+
+for module in (data, grade, rank, model, train, app_cmd):
+    module.register(app)
+
+
+def main() -> None:
+    """Console-script entry point: user errors become one line on stderr and exit code 2."""
+    try:
+        app()
+    except GenedxError as e:
+        err_console.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
+        sys.exit(2)

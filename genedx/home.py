@@ -1,0 +1,87 @@
+"""Where genedx keeps its state: one data directory holding the DuckDB file, models and run artefacts.
+
+Resolution order: explicit ``--home`` > ``GENEDX_HOME`` environment variable > ``~/.genedx``.
+Separate homes never share a database, so test runs and users stay apart.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from genedx.errors import GenedxError
+
+# Small data shipped with the project (HGNC copy, sample phenopackets), beside the package.
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+SCHEMA_SQL = Path(__file__).resolve().parent / "schema.sql"
+DEFAULT_HOME = Path.home() / ".genedx"
+ENV_VAR = "GENEDX_HOME"
+
+
+@dataclass(frozen=True)
+class Home:
+    """Paths of one genedx data directory."""
+
+    root: Path
+
+    @property
+    def db_path(self) -> Path:
+        return self.root / "genedx.duckdb"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.root / "models"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.root / "runs"
+
+    def ensure(self) -> "Home":
+        for p in (self.root, self.models_dir, self.runs_dir):
+            p.mkdir(parents=True, exist_ok=True)
+        return self
+
+
+def resolve_home(home: str | Path | None = None) -> Home:
+    """The data directory: ``home`` if given, else ``$GENEDX_HOME``, else ``~/.genedx``."""
+    if home is None:
+        home = os.environ.get(ENV_VAR) or DEFAULT_HOME
+    return Home(Path(home).expanduser().resolve())
+
+
+def connect(home: str | Path | Home | None = None, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open the home's DuckDB file, creating the schema on first use."""
+    h = home if isinstance(home, Home) else resolve_home(home)
+    if read_only:
+        if not h.db_path.exists():
+            raise GenedxError(f"no database at {h.db_path}: run `genedx data build` first")
+        return duckdb.connect(str(h.db_path), read_only=True)
+    h.ensure()
+    con = duckdb.connect(str(h.db_path))
+    apply_schema(con)
+    return con
+
+
+def apply_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Create every table genedx uses (idempotent)."""
+    con.execute(SCHEMA_SQL.read_text())
+
+
+def meta_get(con: duckdb.DuckDBPyConnection, key: str, default: str | None = None) -> str | None:
+    row = con.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+    return row[0] if row else default
+
+
+def meta_set(con: duckdb.DuckDBPyConnection, key: str, value: str) -> None:
+    con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value])
+
+
+def require_kb(con: duckdb.DuckDBPyConnection) -> str:
+    """The HPO release of the built knowledge base; a clear error when it is not built yet."""
+    release = meta_get(con, "hpo_release")
+    if release is None:
+        raise GenedxError("the knowledge base is not built: run `genedx data build` first")
+    return release

@@ -1,0 +1,1 @@
+"""Knowledge base: the HPO release (terms, ancestors, diseases, annotations) and HGNC genes in DuckDB."""
