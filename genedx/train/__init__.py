@@ -1,0 +1,1 @@
+"""Training: SFT warm start and reinforcement fine-tuning (GRPO), recipes and run records."""
