@@ -46,3 +46,8 @@ CREATE TABLE IF NOT EXISTS prediction (
 CREATE TABLE IF NOT EXISTS grade (
     run_id VARCHAR, case_id VARCHAR, correct_answer VARCHAR, grade DOUBLE, rank INTEGER,
     well_formed BOOLEAN, source VARCHAR);
+
+-- Sample completions of training runs (train rollouts and greedy validation outputs), for inspection.
+CREATE TABLE IF NOT EXISTS completion_sample (
+    run_id VARCHAR, step INTEGER, split VARCHAR, case_id VARCHAR, prompt VARCHAR, completion VARCHAR,
+    correct_answer VARCHAR, reward DOUBLE);

@@ -45,6 +45,7 @@ class BadRecord:
     origin: str   # file (and line) it came from
     record: str   # the record's id, or a line number when it has none
     problem: str
+    reason: str = "invalid record"  # short category for import reports ("no gene", "malformed JSON", ...)
 
     def __str__(self) -> str:
         return f"{self.origin}: {self.record}: {self.problem}"

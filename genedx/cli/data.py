@@ -7,7 +7,7 @@ import json
 import typer
 from rich.table import Table
 
-from genedx.cli.common import console, db, err_console
+from genedx.cli.common import console, db, err_console, progress
 from genedx.kb.build import build_kb
 
 data_app = typer.Typer(help="Build the knowledge base and case datasets.", no_args_is_help=True)
@@ -30,3 +30,150 @@ def build(hpo_dir: str = typer.Option(None, help="Folder with the HPO release fi
     for k, v in report.__dict__.items():
         t.add_row(k.replace("_", " "), f"{v:.1f} s" if k == "seconds" else str(v))
     console.print(t)
+
+
+def _print_import(report, title: str) -> None:
+    t = Table(title=title, show_header=False)
+    t.add_row("records read", str(report.read))
+    t.add_row("imported (new)", str(report.imported))
+    t.add_row("updated (same id)", str(report.updated))
+    for reason, n in report.skipped.items():
+        t.add_row(f"skipped: {reason}", str(n))
+    t.add_row("obsolete/alt ids mapped", str(report.mapped_terms))
+    if report.unknown_terms:
+        shown = ", ".join(f"{k} ({v})" for k, v in list(report.unknown_terms.items())[:12])
+        more = len(report.unknown_terms) - 12
+        t.add_row(f"unknown HPO ids dropped: {len(report.unknown_terms)}", shown + (f", +{more} more" if more > 0 else ""))
+    t.add_row("time", f"{report.seconds:.1f} s")
+    console.print(t)
+
+
+@data_app.command("import")
+def import_(paths: list[str] = typer.Argument(..., help="Phenopacket JSON files, folders, zips, .jsonl/.jsonl.gz files."),
+            strict: bool = typer.Option(False, "--strict", help="Any problem: write nothing, exit 2."),
+            show: int = typer.Option(5, "--show-problems", help="How many problems to list (all are in import_issue)."),
+            json_out: bool = typer.Option(False, "--json", help="Print the report as JSON.")) -> None:
+    """Import cases (idempotent: a case with the same id is replaced)."""
+    from genedx.cases.readers import read_cases
+    from genedx.cases.store import import_cases
+
+    with db() as con, progress(transient=True) as bar:
+        task = bar.add_task("importing cases", total=None)
+        report = import_cases(con, read_cases(paths), strict=strict,
+                              progress=lambda n: bar.update(task, completed=n))
+    if json_out:
+        console.print_json(json.dumps(report.to_dict()))
+        return
+    _print_import(report, "import")
+    for p in report.problems[:show]:
+        err_console.print(f"[yellow]warning:[/yellow] {p}", highlight=False, soft_wrap=True)
+    if len(report.problems) > show:
+        err_console.print(f"... {len(report.problems) - show} more problems (table import_issue)", highlight=False)
+
+
+@data_app.command("simulate")
+def simulate_cmd(cases_per_gene: int = typer.Option(20, help="Cases per gene (or per gene-disease with --per disease)."),
+                 per: str = typer.Option("gene", help="gene | disease"),
+                 min_present: int = typer.Option(3), max_present: int = typer.Option(10),
+                 imprecision: float = typer.Option(0.15, help="P(present term replaced by an ancestor)."),
+                 noise_terms: int = typer.Option(1, help="Up to N unrelated terms per case."),
+                 absent_terms: int = typer.Option(2, help="Up to N absent terms per case."),
+                 gene: list[str] = typer.Option(None, "--gene", help="Only these genes (repeatable)."),
+                 seed: int = typer.Option(0),
+                 replace: bool = typer.Option(True, help="Delete previously simulated cases first."),
+                 json_out: bool = typer.Option(False, "--json")) -> None:
+    """Simulate patients per gene from the KB's annotations and store them (source 'simulated')."""
+    from genedx.cases.simulate import SimulationConfig, simulate
+    from genedx.cases.store import delete_cases, import_cases
+
+    cfg = SimulationConfig(cases_per_gene=cases_per_gene, per=per, min_present=min_present, max_present=max_present,
+                           imprecision=imprecision, noise_terms=noise_terms, absent_terms=absent_terms,
+                           genes=list(gene) if gene else None, seed=seed)
+    with db() as con:
+        with err_console.status("simulating"):
+            cases = simulate(con, cfg)
+            removed = delete_cases(con, source="simulated") if replace else 0
+        with progress(transient=True) as bar:
+            task = bar.add_task("storing cases", total=len(cases))
+            report = import_cases(con, cases, progress=lambda n: bar.update(task, completed=n))
+    if json_out:
+        console.print_json(json.dumps({"removed": removed, **report.to_dict()}))
+        return
+    _print_import(report, f"simulated {len(cases)} cases (seed {seed}; {removed} old simulated cases removed)")
+
+
+@data_app.command("split")
+def split_cmd(by: str = typer.Option("publication", help="publication | case | gene"),
+              seed: int = typer.Option(0), validation: float = typer.Option(0.2), test: float = typer.Option(0.0),
+              simulated_to_train: bool = typer.Option(True, help="Simulated cases always go to train.")) -> None:
+    """Split cases into train/validation/test without overlap (stored in the database)."""
+    from genedx.cases.split import make_split
+
+    with db() as con:
+        counts = make_split(con, by=by, seed=seed, validation=validation, test=test,
+                            simulated_to_train=simulated_to_train)
+    t = Table(title=f"split by {by} (seed {seed})")
+    t.add_column("split")
+    t.add_column("cases", justify="right")
+    for k, v in counts.items():
+        t.add_row(k, str(v))
+    console.print(t)
+
+
+@data_app.command("export")
+def export_cmd(split: str = typer.Option(..., "--split", help="train | validation | test | all"),
+               out: str = typer.Option(..., "--out", help="Output .jsonl file."),
+               source: str = typer.Option(None, help="Only cases of this source (phenopacket/simulated/user)."),
+               no_ids: bool = typer.Option(False, "--no-ids", help="HPO labels without their ids in the report.")) -> None:
+    """Write one RFT record per case (id, prompt, case_report, instructions, correct_answer) as JSONL."""
+    from genedx.cases.export import export_split
+
+    with db() as con, err_console.status("exporting"):
+        n = export_split(con, None if split == "all" else split, out, source=source, with_ids=not no_ids)
+    console.print(f"wrote {n} records to {out}")
+
+
+@data_app.command("stats")
+def stats_cmd(json_out: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
+    """Counts by source and split, genes, terms per case, HPO release."""
+    from genedx.cases.stats import dataset_stats
+
+    with db() as con:
+        s = dataset_stats(con)
+    if json_out:
+        console.print_json(json.dumps(s))
+        return
+    _print_stats(s)
+
+
+def _print_stats(s: dict) -> None:
+    console.print(f"HPO release: [bold]{s['hpo_release'] or 'not built'}[/bold]   cases: {s['cases']}   "
+                  f"genes: {s['genes']}   diseases: {s['diseases']}   publications: {s['publications']}", highlight=False)
+    t = Table(title="cases by source and split")
+    for c in ("source", "split", "cases", "genes"):
+        t.add_column(c, justify="right" if c in ("cases", "genes") else "left")
+    for row in s["by_source_split"]:
+        t.add_row(row["source"], row["split"], str(row["cases"]), str(row["genes"]))
+    console.print(t)
+    p, a = s["present_per_case"], s["absent_per_case"]
+    console.print(f"present terms per case: mean {p['mean']}, median {p['median']}, range {p['min']}-{p['max']}; "
+                  f"absent: mean {a['mean']}, median {a['median']}, max {a['max']}"
+                  + (f"; split by {s['split_by']} (seed {s['split_seed']})" if s["split_by"] else ""), highlight=False)
+
+
+@data_app.command("quickstart")
+def quickstart_cmd(json_out: bool = typer.Option(False, "--json")) -> None:
+    """Build the KB if missing, import the bundled sample phenopackets, split them, print statistics."""
+    from genedx.cases.quickstart import quickstart
+    from genedx.cases.stats import dataset_stats
+
+    with db() as con:
+        with err_console.status("setting up (knowledge base, sample cases, split)"):
+            q = quickstart(con)
+        s = dataset_stats(con)
+    if json_out:
+        console.print_json(json.dumps({"quickstart": q.to_dict(), "stats": s}))
+        return
+    if q.imported:
+        _print_import(q.imported, "imported the bundled sample phenopackets")
+    _print_stats(s)

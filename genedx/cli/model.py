@@ -1,7 +1,74 @@
-"""CLI commands of this area (filled in by its issue)."""
+"""CLI: `genedx model init` (a from-scratch domain model) and `genedx eval` (predictions + grades +
+metrics stored as a run). Thin wrappers over :mod:`genedx.model` and :mod:`genedx.model.evaluate`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import List, Optional
 
 import typer
+from rich.table import Table
+
+from genedx.cli.common import console, db, err_console, get_home
+
+model_app = typer.Typer(help="Build and inspect local language models.", no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this area's commands to the root app."""
+    """Add `model` and `eval` to the root app."""
+    app.add_typer(model_app, name="model")
+    app.command("eval")(eval_cmd)
+
+
+@model_app.command("init")
+def init(out: Optional[Path] = typer.Option(None, "--out", "-o", help="Model directory to create (default: <home>/models/<size>-init)."),
+         size: str = typer.Option("tiny", "--size", help="tiny (tests, seconds) | small (CPU demo) | base (GPU)."),
+         seed: int = typer.Option(0, "--seed", help="Seed for the initial weights and the corpus sample."),
+         overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty --out directory."),
+         json_out: bool = typer.Option(False, "--json", help="Print the report as JSON.")) -> None:
+    """A Llama-architecture model from scratch with a tokenizer trained on the knowledge base and cases."""
+    from transformers.utils import logging as hf_logging
+
+    from genedx.model.build import init_model
+
+    hf_logging.disable_progress_bar()
+    out = out or get_home().models_dir / f"{size}-init"
+    with db() as con, err_console.status(f"building a {size} model"):
+        report = init_model(out, size, con=con, seed=seed, overwrite=overwrite)
+    if json_out:
+        console.print_json(json.dumps(report.__dict__))
+        return
+    t = Table(title=f"model initialised: {report.out_dir}", show_header=False)
+    t.add_row("size", report.size)
+    t.add_row("parameters", f"{report.parameters:,}")
+    t.add_row("vocabulary", f"{report.vocab_size:,} ({report.whole_word_tokens:,} whole gene/label/markup tokens)")
+    t.add_row("seconds", f"{report.seconds:.1f}")
+    console.print(t)
+
+
+def eval_cmd(
+    predictor: str = typer.Option("ranker", "--predictor", "-p", help="ranker | model:DIR (see `genedx score`)."),
+    cases: List[Path] = typer.Option(..., "--cases", "-c", help="Cases with true genes (files/folders/JSONL), or split:NAME for stored cases."),
+    mode: str = typer.Option("closed", "--mode", help="Prompt mode for model predictors: closed | retrieval."),
+    top: int = typer.Option(20, "--top", help="Genes kept per case."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Evaluate only the first N cases."),
+    profiles: str = typer.Option("none", "--profiles", help="Ranker gene profiles: none | train | all."),
+    batch_size: int = typer.Option(16, "--batch-size", help="Model predictor generation batch size."),
+    name: Optional[str] = typer.Option(None, "--name", help="A name for the stored run."),
+    json_out: bool = typer.Option(False, "--json", help="Print metrics as JSON."),
+) -> None:
+    """Predict, grade and compute metrics for a case set; store it all as an `eval` run."""
+    from genedx.model.evaluate import evaluate
+
+    with db() as con:
+        result = evaluate(con, get_home(), predictor, [str(c) for c in cases], mode=mode, top=top, limit=limit,
+                          profiles=profiles, batch_size=batch_size, name=name,
+                          on_bad=lambda b: err_console.print(f"[yellow]skipped[/yellow] {b}", highlight=False))
+    if json_out:
+        console.print_json(json.dumps({"run_id": result.run_id, "n": result.n, "metrics": result.metrics.to_dict()}))
+        return
+    from genedx.grade.metrics import metrics_table
+    console.print(metrics_table(result.metrics))
+    console.print(f"run [bold]{result.run_id}[/bold]: {result.n} cases, predictor {predictor}"
+                  f"{' (' + mode + ')' if predictor.startswith('model:') else ''}, {result.seconds:.1f} s")

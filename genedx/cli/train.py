@@ -1,7 +1,80 @@
-"""CLI commands of this area (filled in by its issue)."""
+"""CLI: `genedx train sft|rft` (training stages) and `genedx runs list|show|plot` (training/eval runs).
+
+Thin wrappers: each command loads a recipe or queries the database and calls a library function
+(``genedx.train.sft.run_sft``, ``genedx.train.rft.run_rft``, ``genedx.train.runs``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
 
 import typer
 
+from genedx.cli.common import console, db, get_home
+
+train_app = typer.Typer(help="Train models: SFT warm start, reinforcement fine-tuning (GRPO).", no_args_is_help=True)
+runs_app = typer.Typer(help="Training and evaluation runs stored in the database: list, show, plot curves.",
+                       no_args_is_help=True)
+
+
+# --- RFT (reinforcement fine-tuning) -------------------------------------------------------------
+@train_app.command("rft")
+def train_rft(
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="Recipe YAML (see training/configs/rft-*.yaml)."),
+    set_: Optional[List[str]] = typer.Option(None, "--set", help="Override a recipe knob: key=value (repeatable)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint in the output dir."),
+) -> None:
+    """Reinforcement fine-tuning with TRL GRPO, rewarded by the ranked-gene grader."""
+    from genedx.train.recipes import load_recipe
+    from genedx.train.rft import RFTRecipe, run_rft
+
+    recipe = load_recipe(RFTRecipe, config, set_ or [])
+    result = run_rft(recipe, get_home(), resume=resume,
+                     log=lambda line: console.print(line, markup=False, highlight=False, soft_wrap=True))
+    console.print(f"run [bold]{result.run_id}[/bold] done in {result.train_seconds:.0f} s; "
+                  f"final model: {result.model_dir}")
+
+
+# --- runs ----------------------------------------------------------------------------------------
+@runs_app.command("list")
+def runs_list(
+    kind: Optional[str] = typer.Option(None, "--kind", help="Only runs of this kind (rft, sft, eval, score)."),
+    limit: int = typer.Option(50, "--limit", help="Most recent N runs."),
+) -> None:
+    """The runs in the database, newest first, with their last validation top@1."""
+    from genedx.train.runs import list_runs, runs_table
+
+    with db(read_only=True) as con:
+        console.print(runs_table(list_runs(con, kind=kind, limit=limit)))
+
+
+@runs_app.command("show")
+def runs_show(run_id: str = typer.Argument(..., help="Run id (or a unique prefix).")) -> None:
+    """One run: its recipe and its metrics per step."""
+    from genedx.train.runs import get_run, run_metrics_table
+
+    with db(read_only=True) as con:
+        run = get_run(con, run_id)
+        console.print(run.summary())
+        console.print(run_metrics_table(con, run.id))
+
+
+@runs_app.command("plot")
+def runs_plot(
+    run_ids: List[str] = typer.Argument(..., help="One or several run ids (or unique prefixes)."),
+    out: Path = typer.Option(..., "--out", "-o", help="PNG file to write."),
+    metric: List[str] = typer.Option(["top1", "top5"], "--metric", "-m", help="Validation metric(s) to plot."),
+) -> None:
+    """A PNG of the validation curves of one or several runs."""
+    from genedx.train.runs import plot_runs
+
+    with db(read_only=True) as con:
+        path = plot_runs(con, run_ids, out, metrics=metric)
+    console.print(f"wrote {path}")
+
 
 def register(app: typer.Typer) -> None:
-    """Add this area's commands to the root app."""
+    """Add `train` and `runs` to the root app."""
+    app.add_typer(train_app, name="train")
+    app.add_typer(runs_app, name="runs")

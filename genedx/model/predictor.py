@@ -1,0 +1,115 @@
+"""A language model behind the :class:`genedx.predict.Predictor` interface: batched greedy generation,
+answers parsed by the grader's parser, raw text kept in ``Prediction.output``.
+
+Batch scoring (``genedx score --predictor model:DIR``), ``genedx eval``, SFT/RFT validation and the app
+all call :meth:`ModelPredictor.predict`, so a model is judged exactly as the ranker is.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import duckdb
+
+from genedx.cases.model import Case
+from genedx.errors import GenedxError
+from genedx.model.prompts import PromptBuilder, check_mode, load_labels
+from genedx.predict import GeneScore, Prediction
+
+DEFAULT_MAX_NEW_TOKENS = 160
+
+
+class ModelPredictor:
+    """Ranks genes by asking a causal LM (our from-scratch model or any local HF model).
+
+    ``mode``: ``closed`` (case report only) or ``retrieval`` (plus the ranker's top-``top_k``
+    candidates; needs ``ranker``). ``labels``: HPO id -> label for the case report. The model and
+    tokenizer may be passed in (``model=``, ``tokenizer=``) to evaluate a model still in memory.
+    """
+
+    def __init__(self, model_dir: str | Path, mode: str = "closed", batch_size: int = 16,
+                 max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, ranker: Any = None,
+                 labels: Mapping[str, str] | None = None, adapter: str | Path | None = None,
+                 device: str | None = None, top_k: int = 10, with_ids: bool = False,
+                 hpo_release: str | None = None, model: Any = None, tokenizer: Any = None):
+        check_mode(mode)
+        if batch_size < 1 or max_new_tokens < 1:
+            raise GenedxError("batch_size and max_new_tokens must be at least 1")
+        if labels is None:
+            raise GenedxError("ModelPredictor needs HPO labels (use ModelPredictor.from_db)")
+        self.model_dir = str(model_dir)
+        self.mode, self.batch_size, self.max_new_tokens = mode, batch_size, max_new_tokens
+        self.name = f"model:{self.model_dir}"
+        self.hpo_release = hpo_release or getattr(ranker, "hpo_release", None)
+        self.prompts = PromptBuilder(labels, mode, ranker, top_k=top_k, with_ids=with_ids)
+        if model is None or tokenizer is None:
+            from genedx.model.load import load_model
+            model, tokenizer = load_model(model_dir, adapter=adapter, device=device)
+        self.model, self.tokenizer = model, tokenizer
+        self.adapter = str(adapter) if adapter else None
+
+    @classmethod
+    def from_db(cls, con: duckdb.DuckDBPyConnection, model_dir: str | Path, mode: str = "closed",
+                profiles: str = "none", **kw: Any) -> "ModelPredictor":
+        """Labels (and, in retrieval mode, the phenotype ranker) from the knowledge base."""
+        from genedx.home import require_kb
+        release = require_kb(con)
+        ranker = kw.pop("ranker", None)
+        if check_mode(mode) == "retrieval" and ranker is None:
+            from genedx.rank.ranker import Ranker
+            ranker = Ranker.load(con, profiles=profiles)
+        return cls(model_dir, mode, ranker=ranker, labels=load_labels(con), hpo_release=release, **kw)
+
+    def prompt_text(self, case: Case) -> str:
+        """The exact model input for a case: the chat template applied to the mode's prompt."""
+        return self.tokenizer.apply_chat_template(self.prompts.messages(case), tokenize=False,
+                                                  add_generation_prompt=True)
+
+    def generate(self, texts: Sequence[str]) -> list[str]:
+        """Greedy completions of already-templated prompts (one batch)."""
+        import torch
+        tok, model = self.tokenizer, self.model
+        limit = getattr(model.config, "max_position_embeddings", None)
+        max_prompt = (limit - self.max_new_tokens) if limit else None
+        # Left padding so every prompt ends where generation starts; over-long prompts keep their end
+        # (the instructions) rather than crash.
+        tok.padding_side, tok.truncation_side = "left", "left"
+        enc = tok(list(texts), return_tensors="pt", padding=True, add_special_tokens=False,
+                  truncation=max_prompt is not None, max_length=max_prompt)
+        enc = {k: v.to(model.device) for k, v in enc.items()}
+        with torch.inference_mode():
+            out = model.generate(**enc, max_new_tokens=self.max_new_tokens, do_sample=False,
+                                 pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
+        new = out[:, enc["input_ids"].shape[1]:]
+        return [t.strip() for t in tok.batch_decode(new, skip_special_tokens=True)]
+
+    def predict(self, cases: Sequence[Case], top: int = 10,
+                progress: Callable[[int], None] | None = None) -> list[Prediction]:
+        """One Prediction per case (input order); genes parsed from the generated answer."""
+        from genedx.grade.parse import parse_answer
+        texts, candidates = [], []
+        for c in cases:   # prompt and candidates together: the builder caches one case's ranking
+            texts.append(self.prompt_text(c))
+            candidates.append({g.symbol: g for g in self.prompts.ranked(c)} if self.mode == "retrieval" else {})
+        # Similar lengths together: less padding, faster batches.
+        order = sorted(range(len(cases)), key=lambda i: len(texts[i]))
+        outputs: dict[int, str] = {}
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start:start + self.batch_size]
+            for i, text in zip(idx, self.generate([texts[i] for i in idx])):
+                outputs[i] = text
+            if progress:
+                progress(len(idx))
+        preds = []
+        for i, case in enumerate(cases):
+            parsed = parse_answer(outputs[i], max_genes=top)
+            known = candidates[i]
+            genes = [GeneScore(sym, round(1.0 / r, 6), known[sym].disease if sym in known else None,
+                               known[sym].disease_name if sym in known else None)
+                     for r, sym in enumerate(parsed.genes, 1)]
+            opts: dict[str, Any] = {"mode": self.mode, "well_formed": parsed.well_formed}
+            if self.adapter:
+                opts["adapter"] = self.adapter
+            preds.append(Prediction(case.id, genes, self.name, self.hpo_release, output=outputs[i], options=opts))
+        return preds

@@ -1,0 +1,197 @@
+"""Prompts for the model, in two modes, and the SFT target built from the ranker's explanation.
+
+* ``closed``: the case report and the instructions only (as in the public RFT demo);
+* ``retrieval``: also the phenotype ranker's top-K candidate genes with their best-matching
+  annotated phenotypes, so the model re-ranks candidates instead of recalling 5,000 genes.
+
+The text itself comes from :mod:`genedx.cases.export` (``rft_record``); this module only adds the
+candidate block (as ``extra_context``) and the training target. Export, SFT, RFT and the model
+predictor all build prompts here, so a model always sees the prompt it was trained on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import duckdb
+
+from genedx.answer_format import MAX_GENES, format_answer
+from genedx.cases.export import rft_record
+from genedx.cases.model import Case
+from genedx.errors import GenedxError
+from genedx.predict import GeneScore
+
+MODES = ("closed", "retrieval")
+CANDIDATES_HEADER = "Candidate genes from the phenotype ranker, best first (the causal gene may be missing):"
+
+
+def load_labels(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """HPO id -> label of the built knowledge base."""
+    from genedx.cases.terms import TermMapper
+    return TermMapper.from_db(con).labels
+
+
+def check_mode(mode: str) -> str:
+    if mode not in MODES:
+        raise GenedxError(f"unknown prompt mode {mode!r} (choose {' or '.join(MODES)})")
+    return mode
+
+
+def _match_labels(matches, labels: Mapping[str, str], annotated: bool, n: int) -> list[str]:
+    """Labels of the ``n`` strongest term matches, strongest first, without repeats."""
+    out: list[str] = []
+    for m in sorted(matches, key=lambda m: -abs(m.contribution)):
+        term = m.annotated_term if annotated else m.patient_term
+        label = (m.annotated_label if annotated else m.patient_label) or labels.get(term) or term
+        if label not in out:
+            out.append(label)
+        if len(out) == n:
+            break
+    return out
+
+
+def candidate_block(candidates: Sequence[GeneScore], labels: Mapping[str, str], terms_per_gene: int = 3) -> str:
+    """The retrieval-mode context: one line per candidate gene with its disease and key phenotypes.
+
+    >>> from genedx.predict import Evidence, TermMatch
+    >>> ev = Evidence("OMIM:1", "Dravet syndrome", matched=[TermMatch("HP:1", "HP:2", 2.0, "Seizure", "Febrile seizure")])
+    >>> print(candidate_block([GeneScore("SCN1A", 3.1, "OMIM:1", "Dravet syndrome", ev)], {}))
+    Candidate genes from the phenotype ranker, best first (the causal gene may be missing):
+    1. SCN1A (Dravet syndrome): Febrile seizure
+    """
+    lines = [CANDIDATES_HEADER]
+    for i, g in enumerate(candidates, 1):
+        ev = g.evidence
+        disease = f" ({g.disease_name})" if g.disease_name else ""
+        line = f"{i}. {g.symbol}{disease}"
+        if ev is not None:
+            matched = _match_labels(ev.matched, labels, annotated=True, n=terms_per_gene)
+            if matched:
+                line += ": " + ", ".join(matched)
+            against = _match_labels(ev.excluded, labels, annotated=False, n=1)
+            if against:
+                line += f"; absent but expected: {against[0]}"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def reasoning_for(case: Case, true_gene: GeneScore | None, others: Sequence[str], labels: Mapping[str, str],
+                  max_terms: int = 3) -> str:
+    """A short reasoning paragraph built from the ranker's explanation for the true gene.
+
+    Matched phenotypes (strongest first), excluded phenotypes that count against it, other candidates.
+    """
+    gene = case.gene or "the causal gene"
+    ev = true_gene.evidence if true_gene is not None else None
+    if ev is not None and ev.matched:
+        found = _match_labels(ev.matched, labels, annotated=False, n=max_terms)
+        disease = f" ({ev.disease_name or true_gene.disease_name})" if (ev.disease_name or true_gene.disease_name) else ""
+        text = f"{', '.join(found)} fit {gene}{disease}."
+        against = _match_labels(ev.excluded, labels, annotated=False, n=1)
+        if against:
+            text += f" {against[0]} is absent although often seen there."
+    else:
+        found = [labels.get(t, t) for t in case.present[:max_terms]]
+        text = f"{', '.join(found)} point to {gene}." if found else f"The findings point to {gene}."
+    if others:
+        text += f" Other candidates: {', '.join(others[:3])}."
+    return text
+
+
+@dataclass
+class PromptBuilder:
+    """Builds prompts (and SFT targets) for cases in one mode.
+
+    ``ranker`` (a :class:`genedx.rank.ranker.Ranker`) is needed for ``retrieval`` mode and for SFT
+    targets; ``top_k`` candidates are listed in retrieval prompts; ``with_ids`` adds HPO ids to the
+    case report (off by default: labels are whole tokens for our own tokenizer, ids only cost length).
+    """
+
+    labels: Mapping[str, str]
+    mode: str = "closed"
+    ranker: Any = None
+    top_k: int = 10
+    with_ids: bool = False
+    terms_per_gene: int = 3
+    max_genes: int = MAX_GENES
+    _cache: dict[str, tuple[Any, list[GeneScore]]] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        check_mode(self.mode)
+        if self.mode == "retrieval" and self.ranker is None:
+            raise GenedxError("retrieval mode needs the phenotype ranker (pass ranker=...)")
+
+    @classmethod
+    def from_db(cls, con: duckdb.DuckDBPyConnection, mode: str = "closed", profiles: str = "none",
+                need_ranker: bool = False, **kw: Any) -> "PromptBuilder":
+        ranker = None
+        if check_mode(mode) == "retrieval" or need_ranker:
+            from genedx.rank.ranker import Ranker
+            ranker = Ranker.load(con, profiles=profiles)
+        return cls(labels=load_labels(con), mode=mode, ranker=ranker, **kw)
+
+    def ranked(self, case: Case, top: int | None = None) -> list[GeneScore]:
+        """The ranker's explained genes for a case (the last case is cached: prompt and target share it)."""
+        n = max(top or self.top_k, self.top_k)
+        hit = self._cache.get(case.id)
+        if hit is None or len(hit[1]) < n:
+            try:
+                q = self.ranker.query(case.present, case.absent)
+            except GenedxError as e:
+                raise GenedxError(f"case {case.id}: {e}") from None
+            hit = (q, self.ranker.rank_query(q, top=n, explain=True))
+            self._cache.clear()
+            self._cache[case.id] = hit
+        return hit[1][:n]
+
+    def explain_gene(self, case: Case, gene: str) -> GeneScore | None:
+        """The ranker's explanation for one gene, wherever it ranks (None when the ranker lacks it)."""
+        for g in self.ranked(case):
+            if g.symbol == gene:
+                return g
+        q = self._cache[case.id][0]
+        index = getattr(self.ranker, "_gene_index", None) or {s: i for i, s in enumerate(self.ranker.genes)}
+        i = index.get(gene)
+        if i is None:
+            return None
+        scores, best_row = self.ranker.gene_scores(q)
+        r = int(best_row[i])
+        if r < 0 or not scores[i] > float("-inf"):
+            return None
+        disease, name = self.ranker._row_disease_label(r)
+        return GeneScore(gene, float(scores[i]), disease, name, self.ranker.explain(q, r))
+
+    def context(self, case: Case) -> str | None:
+        if self.mode != "retrieval":
+            return None
+        return candidate_block(self.ranked(case), self.labels, self.terms_per_gene)
+
+    def record(self, case: Case) -> dict:
+        """The RFT/TRL record (``prompt`` as chat messages) with the mode's context."""
+        rec = rft_record(case, self.labels, extra_context=self.context(case), max_genes=self.max_genes,
+                         with_ids=self.with_ids)
+        rec["mode"] = self.mode
+        return rec
+
+    def messages(self, case: Case) -> list[dict[str, str]]:
+        return self.record(case)["prompt"]
+
+    def target(self, case: Case, answer_genes: int = 10) -> str:
+        """The SFT completion: reasoning from the ranker's explanation for the true gene, then the
+        answer in the documented format (true gene first, then the ranker's other top genes)."""
+        if not case.gene:
+            raise GenedxError(f"case {case.id}: no causal gene, cannot build a training target")
+        if self.ranker is None:
+            raise GenedxError("SFT targets need the phenotype ranker (PromptBuilder(..., ranker=...))")
+        ranked = self.ranked(case, top=max(answer_genes, self.top_k))
+        true = self.explain_gene(case, case.gene)
+        others = [g.symbol for g in ranked if g.symbol != case.gene]
+        genes = [case.gene] + others[: answer_genes - 1]
+        return format_answer(genes, reasoning_for(case, true, others, self.labels))
+
+
+def build_prompt(case: Case, labels: Mapping[str, str], mode: str = "closed", ranker: Any = None,
+                 top_k: int = 10, with_ids: bool = False) -> str:
+    """The user message of a case (the prompt text before the chat template)."""
+    return PromptBuilder(labels, mode, ranker, top_k, with_ids).messages(case)[0]["content"]

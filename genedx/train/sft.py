@@ -1,0 +1,273 @@
+"""SFT warm start: teach a model the answer format (and the ranker's reasoning) before RFT.
+
+One linear :func:`run_sft`: load cases -> build prompts and targets -> model (a given dir, or a
+fresh one from ``genedx.model.build``) -> TRL ``SFTTrainer`` -> save -> validation metrics (the
+grader's) stored as a run. Targets are a short reasoning paragraph built from the phenotype ranker's
+explanation for the TRUE gene (matched and excluded phenotypes) followed by the answer in the
+documented format: the true gene first, then the ranker's other top genes.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from genedx.errors import GenedxError
+from genedx.home import Home, connect, require_kb
+
+BASE_LEARNING_RATE = 1e-3   # from-scratch small models learn fast; fine-tuning a pretrained model wants ~1e-5
+
+
+def _help(text: str, default: Any = None, factory: Any = None) -> Any:
+    if factory is not None:
+        return field(default_factory=factory, metadata={"help": text})
+    return field(default=default, metadata={"help": text})
+
+
+@dataclass
+class SFTRecipe:
+    """Every knob of an SFT run (YAML recipe + ``--set key=value``), validated before any work."""
+
+    name: str = _help("Run name (stored with the run).", "sft")
+    model: str | None = _help("Existing model dir to fine-tune; null: build a fresh one of init_size.", None)
+    init_size: str = _help("Size of the fresh model when model is null: tiny | small | base.", "small")
+    output_dir: str | None = _help("Where the trained model goes (default <home>/models/<name>).", None)
+    overwrite: bool = _help("Replace a non-empty output_dir.", False)
+    mode: str = _help("Prompt mode: closed (case report only) | retrieval (plus ranker candidates).", "closed")
+    train_split: str = _help("Stored split to train on.", "train")
+    eval_split: str = _help("Stored split for the validation metrics at the end.", "validation")
+    include_simulated: bool = _help("Train on simulated cases of the train split too.", True)
+    max_real_cases: int | None = _help("Cap on real (non-simulated) training cases; null: all.", None)
+    max_simulated_cases: int | None = _help("Cap on simulated training cases; null: all.", None)
+    real_repeats: int = _help("Times each real training case is repeated (real cases are fewer).", 1)
+    top_k: int = _help("Ranker candidates listed in retrieval prompts.", 10)
+    answer_genes: int = _help("Genes in each target answer (true gene + ranker's next ones).", 10)
+    ranker_profiles: str = _help("Ranker case profiles for candidates/explanations: none | train | all.", "none")
+    with_ids: bool = _help("Show HPO ids in the case report (longer prompts).", False)
+    seed: int = _help("Seed for data order, initial weights and sampling.", 0)
+    batch_size: int = _help("Per-device training batch size.", 16)
+    gradient_accumulation_steps: int = _help("Batches per optimiser step.", 1)
+    learning_rate: float = _help("Peak learning rate.", BASE_LEARNING_RATE)
+    lr_scheduler_type: str = _help("transformers scheduler name (cosine, linear, constant_with_warmup...).", "cosine")
+    warmup_ratio: float = _help("Share of steps for linear warmup.", 0.03)
+    weight_decay: float = _help("AdamW weight decay.", 0.01)
+    epochs: float = _help("Passes over the training data.", 1.0)
+    max_steps: int | None = _help("Stop after this many optimiser steps (overrides epochs).", None)
+    max_length: int = _help("Max tokens of prompt + completion (longer examples are truncated).", 768)
+    max_new_tokens: int = _help("Generation budget at validation.", 160)
+    eval_samples: int | None = _help("Validation cases evaluated at the end (seeded sample); null: all; 0: skip.", 300)
+    eval_batch_size: int = _help("Generation batch size at validation.", 32)
+    logging_steps: int = _help("Log (and store) the training loss every N steps.", 10)
+    use_cpu: bool | None = _help("Force CPU; null: CPU when no GPU is present.", None)
+    bf16: bool = _help("bf16 mixed precision (GPU only).", False)
+    gradient_checkpointing: bool = _help("Trade compute for memory (GPU, large models).", False)
+    threads: int | None = _help("torch CPU threads; null: torch's default.", None)
+
+    def __post_init__(self) -> None:
+        from genedx.model.build import SIZES
+        from genedx.model.prompts import MODES
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, not {self.mode!r}")
+        if self.model is None and self.init_size not in SIZES:
+            raise ValueError(f"init_size must be one of {', '.join(SIZES)}, not {self.init_size!r}")
+        if self.ranker_profiles not in ("none", "train", "all"):
+            raise ValueError("ranker_profiles must be none, train or all")
+        for knob in ("batch_size", "gradient_accumulation_steps", "top_k", "answer_genes", "max_length",
+                     "max_new_tokens", "eval_batch_size", "logging_steps", "real_repeats"):
+            if getattr(self, knob) < 1:
+                raise ValueError(f"{knob} must be at least 1")
+        if self.learning_rate <= 0 or self.epochs <= 0:
+            raise ValueError("learning_rate and epochs must be positive")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ValueError("max_steps must be at least 1 (or null)")
+        if self.bf16 and self.use_cpu:
+            raise ValueError("bf16 is for GPUs: set bf16: false for CPU runs")
+
+
+@dataclass
+class SFTResult:
+    run_id: str
+    model_dir: str
+    n_train: int
+    n_eval: int
+    steps: int
+    train_seconds: float
+    final_loss: float | None
+    metrics: Any = None   # genedx.grade.metrics.Metrics of the validation cases (None when skipped)
+
+
+def _pick(items: list, cap: int | None, rng: random.Random) -> list:
+    items = list(items)
+    rng.shuffle(items)
+    return items if cap is None else items[:cap]
+
+
+def training_cases(con, recipe: SFTRecipe) -> list:
+    """The recipe's training cases (gene known, at least one present term), seeded order."""
+    from genedx.cases.store import load_cases
+    rng = random.Random(recipe.seed)
+    cases = [c for c in load_cases(con, split=recipe.train_split) if c.gene and c.present]
+    real = _pick([c for c in cases if c.source != "simulated"], recipe.max_real_cases, rng) * recipe.real_repeats
+    sim = _pick([c for c in cases if c.source == "simulated"], recipe.max_simulated_cases, rng) \
+        if recipe.include_simulated else []
+    out = real + sim
+    rng.shuffle(out)
+    if not out:
+        raise GenedxError(f"no training cases with a gene in split {recipe.train_split!r}: import or simulate "
+                          f"cases and split them first (`genedx data import|simulate`, `genedx data split`)")
+    return out
+
+
+def sft_rows(cases: list, builder, answer_genes: int, progress: Callable[[int], None] | None = None) -> list[dict]:
+    """TRL prompt-completion rows (conversational) for the cases."""
+    rows = []
+    for i, c in enumerate(cases):
+        rows.append({"prompt": builder.messages(c),
+                     "completion": [{"role": "assistant", "content": builder.target(c, answer_genes)}]})
+        if progress and (i + 1) % 500 == 0:
+            progress(i + 1)
+    return rows
+
+
+def run_sft(recipe: SFTRecipe, home: Home, log: Callable[[str], None] = print) -> SFTResult:
+    """Train, save and validate; returns where the model went and its validation metrics."""
+    import torch
+    from datasets import Dataset
+    from transformers import TrainerCallback
+    from transformers.utils import logging as hf_logging
+    from trl import SFTConfig, SFTTrainer
+
+    from genedx.model.build import _fix_tokenizer_class, init_model
+    from genedx.model.load import load_model
+    from genedx.model.prompts import PromptBuilder
+
+    if recipe.threads:
+        torch.set_num_threads(recipe.threads)
+    hf_logging.disable_progress_bar()
+    use_cpu = recipe.use_cpu if recipe.use_cpu is not None else not torch.cuda.is_available()
+    out = Path(recipe.output_dir) if recipe.output_dir else home.models_dir / recipe.name
+    if out.exists() and any(out.iterdir()) and not recipe.overwrite:
+        raise GenedxError(f"output dir {out} is not empty (set output_dir, or overwrite: true)")
+    run_id = f"sft-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+
+    # --- data (the DB is closed again before training: a long run must not hold the file lock)
+    con = connect(home)
+    try:
+        release = require_kb(con)
+        cases = training_cases(con, recipe)
+        builder = PromptBuilder.from_db(con, mode=recipe.mode, profiles=recipe.ranker_profiles, need_ranker=True,
+                                        top_k=recipe.top_k, with_ids=recipe.with_ids)
+        t0 = time.perf_counter()
+        rows = sft_rows(cases, builder, recipe.answer_genes, lambda n: log(f"  targets {n}/{len(cases)}"))
+        log(f"{len(rows)} training examples ({recipe.mode} mode) built in {time.perf_counter() - t0:.0f} s")
+        eval_cases = _eval_cases(con, recipe)
+        if recipe.model is None:
+            init = init_model(out / "init", recipe.init_size, con=con, seed=recipe.seed, overwrite=True)
+            base_dir = Path(init.out_dir)
+            log(f"fresh {recipe.init_size} model: {init.parameters:,} parameters, vocabulary {init.vocab_size:,}")
+        else:
+            base_dir = Path(recipe.model)
+    finally:
+        con.close()
+
+    model, tok = load_model(base_dir, device="cpu" if use_cpu else None, trainable=True)
+    losses: list[tuple[int, float]] = []
+
+    class _Log(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kw):  # noqa: ANN001
+            if logs and "loss" in logs:
+                losses.append((state.global_step, float(logs["loss"])))
+                log(f"  step {state.global_step}/{state.max_steps} loss {logs['loss']:.4f}")
+
+    cfg = SFTConfig(
+        output_dir=str(out / "checkpoints"), per_device_train_batch_size=recipe.batch_size,
+        gradient_accumulation_steps=recipe.gradient_accumulation_steps, learning_rate=recipe.learning_rate,
+        lr_scheduler_type=recipe.lr_scheduler_type, warmup_steps=recipe.warmup_ratio,
+        weight_decay=recipe.weight_decay, num_train_epochs=recipe.epochs,
+        max_steps=recipe.max_steps if recipe.max_steps else -1, max_length=recipe.max_length,
+        completion_only_loss=True, packing=False, seed=recipe.seed, data_seed=recipe.seed,
+        logging_steps=recipe.logging_steps, save_strategy="no", report_to=[], use_cpu=use_cpu,
+        bf16=recipe.bf16, gradient_checkpointing=recipe.gradient_checkpointing, disable_tqdm=True,
+        dataloader_num_workers=0, dataset_num_proc=None)
+    trainer = SFTTrainer(model=model, args=cfg, train_dataset=Dataset.from_list(rows), processing_class=tok,
+                         callbacks=[_Log()])
+    from transformers.trainer_callback import PrinterCallback
+    trainer.remove_callback(PrinterCallback)   # our _Log prints the loss lines
+    t0 = time.perf_counter()
+    trainer.train()
+    train_seconds = time.perf_counter() - t0
+    steps = trainer.state.global_step
+    log(f"trained {steps} steps in {train_seconds:.0f} s")
+
+    model = trainer.model
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    _fix_tokenizer_class(out)
+    meta = {"created_by": "genedx train sft", "run_id": run_id, "base_model": str(base_dir),
+            "recipe": asdict(recipe), "n_train": len(rows), "steps": steps, "train_seconds": round(train_seconds, 1),
+            "hpo_release": release}
+    (out / "genedx_model.json").write_text(json.dumps(meta, indent=2))
+
+    metrics = None
+    con = connect(home)
+    try:
+        _store_run(con, run_id, recipe, out, release, losses)
+        if eval_cases:
+            metrics = _validate(con, run_id, recipe, out, model, tok, eval_cases, steps, release, log)
+            meta["validation"] = metrics.to_dict()
+            (out / "genedx_model.json").write_text(json.dumps(meta, indent=2))
+        con.execute("UPDATE run SET status = 'done', finished_at = current_timestamp WHERE id = ?", [run_id])
+    finally:
+        con.close()
+    return SFTResult(run_id, str(out), len(rows), len(eval_cases), steps, train_seconds,
+                     losses[-1][1] if losses else None, metrics)
+
+
+def _eval_cases(con, recipe: SFTRecipe) -> list:
+    from genedx.cases.store import load_cases
+    if recipe.eval_samples == 0:
+        return []
+    cases = [c for c in load_cases(con, split=recipe.eval_split) if c.gene and c.present]
+    random.Random(recipe.seed).shuffle(cases)
+    return cases if recipe.eval_samples is None else cases[:recipe.eval_samples]
+
+
+def _store_run(con, run_id: str, recipe: SFTRecipe, out: Path, release: str, losses: list[tuple[int, float]]) -> None:
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute("INSERT INTO run (id, kind, name, predictor, config, hpo_release, model_dir, status) "
+                    "VALUES (?, 'sft', ?, ?, ?, ?, ?, 'running')",
+                    [run_id, recipe.name, f"model:{out}", json.dumps(asdict(recipe)), release, str(out)])
+        if losses:
+            con.executemany("INSERT INTO metric VALUES (?, ?, 'train', 'loss', ?, NULL, NULL)",
+                            [[run_id, s, v] for s, v in losses])
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+def _validate(con, run_id, recipe, out, model, tok, cases, step, release, log):
+    """Greedy answers on validation cases, graded; grades and metrics stored under the SFT run."""
+    from genedx.grade.metrics import compute_metrics, grade_predictions
+    from genedx.grade.store import save_grades
+    from genedx.model.predictor import ModelPredictor
+
+    model.eval()
+    pred = ModelPredictor.from_db(con, out, mode=recipe.mode, profiles=recipe.ranker_profiles,
+                                  batch_size=recipe.eval_batch_size, max_new_tokens=recipe.max_new_tokens,
+                                  top_k=recipe.top_k, with_ids=recipe.with_ids, model=model, tokenizer=tok)
+    t0 = time.perf_counter()
+    preds = pred.predict(cases, top=20)
+    graded, _ = grade_predictions(preds, cases)
+    metrics = compute_metrics(graded)
+    save_grades(con, run_id, graded, metrics, kind="sft", name=recipe.name, predictor=pred.name,
+                hpo_release=release, split=recipe.eval_split, step=step)
+    log(f"validation ({len(cases)} cases, {time.perf_counter() - t0:.0f} s): "
+        + ", ".join(f"{k} {metrics[k].value:.3f}" for k in ("top1", "top5", "topmax", "well_formed")))
+    return metrics

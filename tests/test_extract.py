@@ -1,0 +1,129 @@
+"""Free-text HPO extraction: label/synonym matching, longest match, negation scope."""
+
+from __future__ import annotations
+
+import pytest
+
+from genedx.extract import TermExtractor, stem
+from genedx.home import connect
+
+RECORDS = [
+    ("HP:0001250", "Seizure", ["Seizures", "Epilepsy"]),
+    ("HP:0002373", "Febrile seizure", ["Fever induced seizures"]),
+    ("HP:0001252", "Hypotonia", ["Low muscle tone"]),
+    ("HP:0001263", "Global developmental delay", ["Developmental delay"]),
+    ("HP:0001251", "Ataxia", []),
+    ("HP:0001344", "Absent speech", []),
+    ("HP:0002315", "Headache", []),
+    ("HP:0000252", "Microcephaly", []),
+    ("HP:0004322", "Short stature", []),
+    ("HP:0001638", "Cardiomyopathy", []),
+    ("HP:0000001", "All", []),           # too short to match in prose
+    ("HP:0012345", "Delay", ["Seizure"]),  # a synonym equal to another term's label must not win
+]
+
+
+@pytest.fixture(scope="module")
+def ex() -> TermExtractor:
+    return TermExtractor.from_records(RECORDS)
+
+
+def found(ex: TermExtractor, text: str) -> list[tuple[str, str]]:
+    return [(t.id, t.status) for t in ex.extract(text)]
+
+
+def test_finds_labels_and_synonyms_with_plurals(ex):
+    assert found(ex, "Seizures since infancy, low muscle tone and developmental delay.") == [
+        ("HP:0001250", "present"), ("HP:0001252", "present"), ("HP:0001263", "present")]
+
+
+def test_longest_match_wins(ex):
+    terms = ex.extract("She had febrile seizures.")
+    assert [(t.id, t.text) for t in terms] == [("HP:0002373", "febrile seizures")]
+
+
+def test_label_beats_other_terms_synonym(ex):
+    assert found(ex, "seizure") == [("HP:0001250", "present")]
+
+
+@pytest.mark.parametrize("text, negated", [
+    ("No seizures.", True),
+    ("She denies headaches.", True),
+    ("Born without hypotonia.", True),
+    ("Negative for ataxia.", True),
+    ("No evidence of microcephaly.", True),
+    ("Ataxia was absent.", True),
+    ("Ataxia was not observed on examination.", True),
+    ("Ataxia.", False),
+    ("Ataxia was noted.", False),
+])
+def test_negation_cues(ex, text, negated):
+    (term,) = ex.extract(text)
+    assert term.negated is negated
+    assert (term.cue is not None) is negated
+
+
+def test_negation_scope_covers_lists_and_stops_at_clause_end(ex):
+    text = "No seizures, ataxia or microcephaly, but short stature. Hypotonia at birth."
+    assert found(ex, text) == [("HP:0001250", "absent"), ("HP:0001251", "absent"), ("HP:0000252", "absent"),
+                               ("HP:0004322", "present"), ("HP:0001252", "present")]
+
+
+def test_and_with_verb_ends_negation(ex):
+    assert found(ex, "No seizures and has hypotonia") == [("HP:0001250", "absent"), ("HP:0001252", "present")]
+
+
+def test_term_containing_a_cue_word_is_not_a_negation(ex):
+    # "Absent speech" is a phenotype; it must neither be negated nor negate what follows.
+    assert found(ex, "Absent speech and ataxia.") == [("HP:0001344", "present"), ("HP:0001251", "present")]
+
+
+def test_affirmed_and_negated_mention_is_kept_as_present(ex):
+    assert found(ex, "No seizures until age 3. Seizures then began.") == [("HP:0001250", "present")]
+    assert len(ex.mentions("No seizures until age 3. Seizures then began.")) == 2
+
+
+def test_offsets_point_at_the_words(ex):
+    text = "History: denies headaches; hypotonia."
+    for t in ex.extract(text):
+        assert text[t.start:t.end] == t.text
+
+
+def test_short_phrases_and_empty_text_find_nothing(ex):
+    assert ex.extract("") == []
+    assert ex.extract("all of it") == []
+
+
+def test_stem_is_applied_to_both_sides():
+    assert stem("Anomalies") == "anomaly"
+    assert stem("ptosis") == "ptosis"
+
+
+def test_from_db_toy_kb(toy_home):
+    con = connect(toy_home)
+    try:
+        ex = TermExtractor.from_db(con)
+        labels = dict(con.execute("SELECT id, label FROM hpo_term").fetchall())
+    finally:
+        con.close()
+    seizure = labels["HP:0001250"]
+    terms = ex.extract(f"Recurrent {seizure.lower()}s. No {labels['HP:0001631'].lower()}.")
+    assert [(t.id, t.negated) for t in terms] == [("HP:0001250", False), ("HP:0001631", True)]
+    # only the phenotypic-abnormality subtree: the root itself is never returned
+    assert all(t.id != "HP:0000118" for t in ex.extract("Phenotypic abnormality"))
+
+
+def test_from_db_real_kb_note(real_home):
+    con = connect(real_home, read_only=True)
+    try:
+        ex = TermExtractor.from_db(con)
+    finally:
+        con.close()
+    note = ("3-year-old girl with febrile seizures and global developmental delay. No hypotonia. "
+            "Autosomal dominant inheritance in the family. She denies headaches.")
+    got = found(ex, note)
+    assert ("HP:0002373", "present") in got          # Febrile seizure
+    assert ("HP:0001263", "present") in got          # Global developmental delay
+    assert ("HP:0001252", "absent") in got           # Hypotonia
+    assert ("HP:0002315", "absent") in got           # Headache
+    assert "HP:0000006" not in {i for i, _ in got}   # inheritance is not a phenotype here
