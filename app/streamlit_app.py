@@ -21,10 +21,13 @@ st.set_page_config(page_title="genedx", page_icon=":material/genetics:", layout=
 
 home = lib.app_home()
 release = lib.kb_release(home)
+# One placeholder in every run, so the page below keeps its place in the element tree after the
+# first-start message disappears (a shifted tree re-mounts components such as the searchbox).
+first_start = st.empty()
 if release is None:
-    with st.status("First start: preparing the knowledge base (about 10 s)…", expanded=True) as status:
+    with first_start.status("First start: preparing the knowledge base (about 10 s)…", expanded=True) as status:
         release = lib.setup_home(home, report=status.write)
-        status.update(label=f"Knowledge base ready: HPO release {release}", state="complete", expanded=False)
+    first_start.empty()
 st.session_state["hpo_release"] = release
 
 page = st.navigation([

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import re
 import sys
 import tempfile
@@ -46,6 +47,7 @@ def main() -> None:
     if not args.dev.exists():
         sys.exit(f"{args.dev} not found: this benchmark needs the phenopacket-store dev set")
     rows = []
+    load0 = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         con = connect(Home(Path(tmp)))
         kb, t = timed(lambda: build_kb(con))
@@ -76,7 +78,8 @@ def main() -> None:
     table += [f"| {a} | {b:.1f} | {c} |" for a, b, c in rows]
     section = "\n".join([
         "## Data", "",
-        f"Machine: 2-core CPU, 24 GiB, no GPU (shared with other engineers' jobs). Date: {dt.date.today()}.",
+        f"Machine: 2-core CPU, 24 GiB, no GPU (shared with other engineers' jobs; 1-min load average "
+        f"{load0:.1f} at start, {os.getloadavg()[0]:.1f} at end, so times are upper bounds). Date: {dt.date.today()}.",
         f"Command: `python bench/bench_data.py --per-gene {args.per_gene} --write`", "",
         *table, "",
         f"Unknown HPO ids in dev.jsonl.gz (not in HPO {kb.hpo_release}; dropped, cases kept): {unknown or 'none'}.",

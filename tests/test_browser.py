@@ -65,8 +65,10 @@ def pick_in_searchbox(page, text: str, want: str, tries: int = 4) -> None:
         box = page.frame_locator("iframe[title*='searchbox']:visible")
         field = box.locator("input").first
         field.wait_for(timeout=30_000)
+        time.sleep(1)
         field.click()
-        field.fill("")
+        field.press("Control+a")
+        field.press("Backspace")
         field.type(text, delay=20)
         option = box.locator("[class*='option']", has_text=want).first
         try:
@@ -74,6 +76,8 @@ def pick_in_searchbox(page, text: str, want: str, tries: int = 4) -> None:
             option.click()
             return
         except Exception:
+            print(f"searchbox attempt {attempt}: typed {field.input_value()!r}, options "
+                  f"{box.locator('[class*=option]').all_inner_texts()[:3]}")
             if attempt == tries - 1:
                 raise
 

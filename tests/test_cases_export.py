@@ -75,3 +75,11 @@ def test_export_split_roundtrip(toy_home, tmp_path):
         export_split(con, "tain", tmp_path / "typo.jsonl")
     assert not (tmp_path / "typo.jsonl").exists()
     con.close()
+
+
+def test_docstring_examples():
+    import doctest
+
+    import genedx.cases.export as export
+
+    assert doctest.testmod(export).failed == 0

@@ -128,3 +128,22 @@ def test_bad_jsonl_lines_empty_case_and_corrupt_phenopacket(tmp_path):
     assert isinstance(b, BadRecord) and "list of HPO ids" in b.problem
     assert isinstance(c, BadRecord) and c.reason == "invalid phenopacket" and c.record == "pp3"
     assert isinstance(d, BadRecord) and d.reason == "no gene" and d.record == "u4"
+
+
+def test_empty_folder_and_non_utf8_zip_member_and_several_genes(tmp_path):
+    (tmp_path / "empty").mkdir()
+    (item,) = read_cases([tmp_path / "empty"])
+    assert isinstance(item, BadRecord) and "holds no" in item.problem
+    z = tmp_path / "latin1.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        zf.writestr("case.json", "{\"id\": \"caf\xe9\"}".encode("latin-1"))
+    (item,) = read_cases([z])
+    assert isinstance(item, BadRecord) and "UTF-8" in item.problem and item.origin.endswith("latin1.zip!case.json")
+    obj = json.loads((PP / "PMID_111_variant_form.json").read_text())
+    gis = obj["interpretations"][0]["diagnosis"]["genomicInterpretations"]
+    gis.append({"subjectOrBiosampleId": "p1", "interpretationStatus": "CAUSATIVE", "gene": {"valueId": "HGNC:2",
+                                                                                          "symbol": "TBX5"}})
+    bad = parse_phenopacket(obj, "digenic.json")
+    assert isinstance(bad, BadRecord) and bad.reason == "several causal genes" and "SCN1A, TBX5" in bad.problem
+    gis[-1]["interpretationStatus"] = "REJECTED"  # a rejected call is not a causal gene
+    assert parse_phenopacket(obj, "x.json").gene == "SCN1A"

@@ -95,7 +95,7 @@ def test_per_disease_and_gene_subset(con):
 
 
 @pytest.mark.parametrize("bad", [dict(per="family"), dict(cases_per_gene=0), dict(min_present=5, max_present=2),
-                                 dict(imprecision=1.5), dict(noise_terms=-1), dict(default_frequency=0)])
+                                 dict(imprecision=1.5), dict(imprecision_max_distance=0), dict(noise_terms=-1), dict(default_frequency=0)])
 def test_config_validation(bad):
     with pytest.raises(GenedxError):
         SimulationConfig(**bad)

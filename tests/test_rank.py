@@ -195,3 +195,29 @@ def test_max_propagation_option(ranker):
     s = scores(r, ["HP:0000707"])
     bg = (VF + 0.1 + 0.2) / 3        # max instead of noisy-or up the ontology
     assert s["SCN1A"] == pytest.approx(math.log10(VF / bg), abs=1e-5)
+
+
+def test_gene_union_rows(tmp_path):
+    """With gene_rows, a gene with two diseases is also scored on their union (element-wise max)."""
+    import shutil
+
+    toy = tmp_path / "toy"
+    shutil.copytree(TOY_HPO, toy)
+    # CRYAB also causes the toy heart-hand syndrome: 2 diseases, Cataract in one, ASD in the other
+    with open(toy / "genes_to_phenotype.txt", "a") as f:
+        f.write("1410\tCRYAB\tHP:0001631\tAtrial septal defect\t-\tOMIM:100002\n")
+    home = Home(tmp_path / "h").ensure()
+    con = connect(home)
+    build_kb(con, toy)
+    plain = Ranker.load(con, config=CFG)
+    union = Ranker.load(con, config=RankerConfig(**{**CFG.__dict__, "gene_rows": True}))
+    con.close()
+    terms = ["HP:0000518", "HP:0001631"]
+    s_plain = {g.symbol: g.score for g in plain.rank(terms, top=3)}
+    g = next(x for x in union.rank(terms, top=3) if x.symbol == "CRYAB")
+    # each disease alone explains one term; the union explains both (LR 3 each, bg unchanged)
+    assert g.score > s_plain["CRYAB"]
+    assert g.score == pytest.approx(2 * math.log10(3), abs=1e-5)
+    assert g.disease in {"OMIM:100002", "OMIM:100003"}
+    assert any("all the gene's diseases" in n for n in g.evidence.notes)
+    assert {m.annotated_term for m in g.evidence.matched} == set(terms)

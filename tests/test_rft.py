@@ -307,3 +307,77 @@ def _cli(monkeypatch, args: list[str]) -> int:
     except SystemExit as e:
         return int(e.code or 0)
     return 0
+
+
+@pytest.mark.parametrize("mode", ["closed", "retrieval"])
+def test_records_from_database_use_the_model_prompts(toy_home, tiny, mode):
+    """Without train_file, RFT reads the stored splits and builds prompts as SFT and the predictor do."""
+    from genedx.cases.model import Case
+    from genedx.cases.split import make_split
+    from genedx.cases.store import import_cases
+    from genedx.model.prompts import PromptBuilder
+    from genedx.train.rft import load_data
+
+    cases = [Case(id=f"c{i}", present=[["HP:0001250", "HP:0001263"], ["HP:0001631", "HP:0001629"],
+                                       ["HP:0000518"]][i % 3], gene=GENES[i % 3], source="phenopacket",
+                  publication=f"PMID:{i}") for i in range(9)]
+    cases.append(Case(id="sim0", present=["HP:0001250"], gene="SCN1A", source="simulated"))
+    con = connect(toy_home)
+    import_cases(con, cases)
+    make_split(con, by="case", seed=0, validation=0.34)
+    con.close()
+    recipe = RFTRecipe(model=str(tiny / "tiny"), use_cpu=True, mode=mode, include_simulated=False)
+    train, val = load_data(recipe, toy_home)
+    assert train and val and not {r["id"] for r in train} & {r["id"] for r in val}
+    assert all(r["source"] != "simulated" for r in train + val)
+    con = connect(toy_home, read_only=True)
+    builder = PromptBuilder.from_db(con, mode=mode)
+    from genedx.cases.store import load_cases
+    by_id = {c.id: c for c in load_cases(con)}
+    con.close()
+    r = val[0]
+    assert r["prompt"] == builder.messages(by_id[r["id"]]) and r["correct_answer"] == by_id[r["id"]].gene
+    assert ("Candidate genes" in r["prompt"][0]["content"]) == (mode == "retrieval")
+
+
+def test_no_validation_cases_is_a_clear_error(toy_home, tiny):
+    from genedx.train.rft import load_data
+    recipe = RFTRecipe(model=str(tiny / "tiny"), use_cpu=True)
+    with pytest.raises(GenedxError, match="no training cases in split 'train'"):
+        load_data(recipe, toy_home)
+
+
+@pytest.mark.slow
+def test_lora_on_a_qwen2_architecture_model(tiny, tmp_path):
+    """The gpu-lora path on CPU: a tiny random Qwen2 model (the architecture of Qwen2.5 instruct models),
+    LoRA adapter trained a few steps, saved alone and merged into a loadable final model."""
+    from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
+
+    tok = AutoTokenizer.from_pretrained(tiny / "tiny")
+    torch.manual_seed(0)
+    cfg = Qwen2Config(vocab_size=(len(tok) + 63) // 64 * 64, hidden_size=64, intermediate_size=128,
+                      num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                      max_position_embeddings=1024, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
+                      tie_word_embeddings=True)
+    qwen = tmp_path / "qwen2-tiny"
+    Qwen2ForCausalLM(cfg).save_pretrained(qwen)
+    tok.save_pretrained(qwen)
+    base = _weights(qwen)
+
+    from genedx.grade.graders import register_grader
+
+    @register_grader("upper_case_share_lora")   # a reward with spread, so the adapter gets gradients
+    def _upper(output: str, correct_answer: str) -> float:
+        return sum(c.isupper() for c in output) / max(1, len(output))
+
+    home = Home(tmp_path / "home")
+    result = run_rft(_recipe(tiny, tmp_path / "out", model=str(qwen), use_lora=True, lora_r=4, lora_alpha=8,
+                             max_steps=2, eval_interval=2, learning_rate_multiplier=1000,
+                             grader={"type": "upper_case_share_lora"}), home, log=lambda s: None)
+    assert (tmp_path / "out" / "adapter" / "adapter_config.json").exists()
+    from genedx.model.load import load_model
+    model, _ = load_model(result.model_dir, device="cpu")
+    assert model.config.model_type == "qwen2" and not hasattr(model, "peft_config")
+    merged = _weights(result.model_dir)
+    changed = [k for k in base if k in merged and not torch.equal(base[k], merged[k])]
+    assert changed and all("proj" in k for k in changed)      # only LoRA-wrapped linear layers moved

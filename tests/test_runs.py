@@ -103,7 +103,7 @@ def test_cli_runs_list_show_plot(tmp_home, tmp_path, monkeypatch, capsys):
     assert "rft-a" in out and "rft-b" in out and "30.0" in out      # last top1 in %
     assert _cli(monkeypatch, h + ["runs", "show", "rft-a"]) == 0
     out = capsys.readouterr().out
-    assert "first" in out and "20.0 [15.0-25.0]" in out and "recipe.mode" in out
+    assert "first" in out and "20.0 [15-25]" in out and "closed" in out
     png = tmp_path / "c.png"
     assert _cli(monkeypatch, h + ["runs", "plot", "rft-a", "rft-b", "--out", str(png)]) == 0
     assert png.exists()

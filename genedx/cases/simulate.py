@@ -50,6 +50,8 @@ class SimulationConfig:
             raise GenedxError(f"need 1 <= min_present ({self.min_present}) <= max_present ({self.max_present})")
         if not 0 <= self.imprecision <= 1:
             raise GenedxError(f"imprecision is a probability, not {self.imprecision}")
+        if self.imprecision_max_distance < 1:
+            raise GenedxError("imprecision_max_distance must be at least 1 (one is_a step up)")
         if self.noise_terms < 0 or self.absent_terms < 0 or self.lookalikes < 0:
             raise GenedxError("noise_terms, absent_terms and lookalikes must be >= 0")
         if not 0 < self.default_frequency <= 1:

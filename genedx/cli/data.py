@@ -78,6 +78,9 @@ def simulate_cmd(cases_per_gene: int = typer.Option(20, help="Cases per gene (or
                  imprecision: float = typer.Option(0.15, help="P(present term replaced by an ancestor)."),
                  noise_terms: int = typer.Option(1, help="Up to N unrelated terms per case."),
                  absent_terms: int = typer.Option(2, help="Up to N absent terms per case."),
+                 max_distance: int = typer.Option(2, help="How many is_a steps up an imprecise term may go."),
+                 lookalikes: int = typer.Option(3, help="Look-alike diseases feeding absent terms."),
+                 default_frequency: float = typer.Option(0.5, help="Weight of annotations without a frequency."),
                  gene: list[str] = typer.Option(None, "--gene", help="Only these genes (repeatable)."),
                  seed: int = typer.Option(0),
                  replace: bool = typer.Option(True, help="Delete previously simulated cases first."),
@@ -88,6 +91,8 @@ def simulate_cmd(cases_per_gene: int = typer.Option(20, help="Cases per gene (or
 
     cfg = SimulationConfig(cases_per_gene=cases_per_gene, per=per, min_present=min_present, max_present=max_present,
                            imprecision=imprecision, noise_terms=noise_terms, absent_terms=absent_terms,
+                           imprecision_max_distance=max_distance, lookalikes=lookalikes,
+                           default_frequency=default_frequency,
                            genes=list(gene) if gene else None, seed=seed)
     with db() as con:
         with err_console.status("simulating"):
@@ -95,7 +100,8 @@ def simulate_cmd(cases_per_gene: int = typer.Option(20, help="Cases per gene (or
             removed = delete_cases(con, source="simulated") if replace else 0
         with progress(transient=True) as bar:
             task = bar.add_task("storing cases", total=len(cases))
-            report = import_cases(con, cases, progress=lambda n: bar.update(task, completed=n))
+            report = import_cases(con, cases, progress=lambda n: bar.update(task, completed=n),
+                                  origin=f"genedx data simulate (seed {seed})")
     if json_out:
         console.print_json(json.dumps({"removed": removed, **report.to_dict()}))
         return
@@ -124,12 +130,21 @@ def split_cmd(by: str = typer.Option("publication", help="publication | case | g
 def export_cmd(split: str = typer.Option(..., "--split", help="train | validation | test | all"),
                out: str = typer.Option(..., "--out", help="Output .jsonl file."),
                source: str = typer.Option(None, help="Only cases of this source (phenopacket/simulated/user)."),
-               no_ids: bool = typer.Option(False, "--no-ids", help="HPO labels without their ids in the report.")) -> None:
+               no_ids: bool = typer.Option(False, "--no-ids", help="HPO labels without their ids in the report."),
+               mode: str = typer.Option("closed", "--mode", help="closed (report + instructions) | retrieval "
+                                        "(also the ranker's top-K candidate genes with their key phenotypes)."),
+               top_k: int = typer.Option(10, "--top-k", min=1, help="Retrieval mode: candidate genes listed."),
+               profiles: str = typer.Option("none", "--profiles", help="Retrieval mode: ranker case profiles (none | train | all).")) -> None:
     """Write one RFT record per case (id, prompt, case_report, instructions, correct_answer) as JSONL."""
     from genedx.cases.export import export_split
+    from genedx.model.prompts import PromptBuilder, check_mode
 
     with db() as con, err_console.status("exporting"):
-        n = export_split(con, None if split == "all" else split, out, source=source, with_ids=not no_ids)
+        context = None
+        if check_mode(mode) == "retrieval":  # the candidate block comes from genedx.model.prompts
+            context = PromptBuilder.from_db(con, mode, profiles=profiles, top_k=top_k).context
+        n = export_split(con, None if split == "all" else split, out, source=source, with_ids=not no_ids,
+                         extra_context=context)
     console.print(f"wrote {n} records to {out}")
 
 

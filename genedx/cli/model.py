@@ -49,24 +49,31 @@ def init(out: Optional[Path] = typer.Option(None, "--out", "-o", help="Model dir
 
 def eval_cmd(
     predictor: str = typer.Option("ranker", "--predictor", "-p", help="ranker | model:DIR (see `genedx score`)."),
-    cases: List[Path] = typer.Option(..., "--cases", "-c", help="Cases with true genes (files/folders/JSONL), or split:NAME for stored cases."),
+    cases: List[str] = typer.Option(..., "--cases", "-c", help="Cases with true genes (files/folders/JSONL), or split:NAME for stored cases."),
     mode: str = typer.Option("closed", "--mode", help="Prompt mode for model predictors: closed | retrieval."),
     top: int = typer.Option(20, "--top", help="Genes kept per case."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Evaluate only the first N cases."),
     profiles: str = typer.Option("none", "--profiles", help="Ranker gene profiles: none | train | all."),
     batch_size: int = typer.Option(16, "--batch-size", help="Model predictor generation batch size."),
+    max_new_tokens: Optional[int] = typer.Option(None, "--max-new-tokens", help="Model generation budget (default 160)."),
     name: Optional[str] = typer.Option(None, "--name", help="A name for the stored run."),
     json_out: bool = typer.Option(False, "--json", help="Print metrics as JSON."),
 ) -> None:
     """Predict, grade and compute metrics for a case set; store it all as an `eval` run."""
     from genedx.model.evaluate import evaluate
 
-    with db() as con:
+    from genedx.cli.common import progress
+
+    with db() as con, progress() as bar:
+        task = bar.add_task("evaluating", total=None)
         result = evaluate(con, get_home(), predictor, [str(c) for c in cases], mode=mode, top=top, limit=limit,
-                          profiles=profiles, batch_size=batch_size, name=name,
-                          on_bad=lambda b: err_console.print(f"[yellow]skipped[/yellow] {b}", highlight=False))
+                          profiles=profiles, batch_size=batch_size, name=name, max_new_tokens=max_new_tokens,
+                          on_bad=lambda b: err_console.print(f"[yellow]skipped[/yellow] {b}", highlight=False),
+                          progress=lambda n, total: bar.update(task, completed=n, total=total))
     if json_out:
-        console.print_json(json.dumps({"run_id": result.run_id, "n": result.n, "metrics": result.metrics.to_dict()}))
+        console.print_json(json.dumps({"run_id": result.run_id, "n": result.n, "predictor": predictor,
+                                       "mode": mode if predictor.startswith("model:") else None,
+                                       "seconds": round(result.seconds, 2), "metrics": result.metrics.to_dict()}))
         return
     from genedx.grade.metrics import metrics_table
     console.print(metrics_table(result.metrics))

@@ -130,10 +130,10 @@ def score_cmd(
         return
     for p in report.problems:
         err_console.print(f"[yellow]problem:[/yellow] {p}", highlight=False, soft_wrap=True)
-    console.print(f"scored {report.scored} case(s) into {report.out}"
-                  + (f", {report.resumed} already there" if report.resumed else "")
-                  + (f", {report.skipped} skipped" if report.skipped else "")
-                  + f" in {report.seconds:.1f} s")
+    msg = (f"scored {report.scored} case(s) into {report.out}"
+           + (f", {report.resumed} already there" if report.resumed else "")
+           + (f", {report.skipped} skipped" if report.skipped else "") + f" in {report.seconds:.1f} s")
+    console.print(msg, soft_wrap=True, highlight=False)
     if metrics is not None:
         from genedx.grade.metrics import metrics_table
         console.print(metrics_table(metrics, title=f"{predictor} on {metrics.n} case(s) with a known gene "

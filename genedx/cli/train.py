@@ -36,6 +36,22 @@ def train_rft(
                   f"final model: {result.model_dir}")
 
 
+# --- SFT (supervised warm start) -----------------------------------------------------------------
+@train_app.command("sft")
+def train_sft(
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="Recipe YAML (see training/configs/sft-*.yaml)."),
+    set_: Optional[List[str]] = typer.Option(None, "--set", help="Override a recipe knob: key=value (repeatable)."),
+) -> None:
+    """Supervised warm start with TRL SFTTrainer: ranker-explained reasoning + the answer format."""
+    from genedx.train.recipes import load_recipe
+    from genedx.train.sft import SFTRecipe, run_sft
+
+    recipe = load_recipe(SFTRecipe, config, set_ or [])
+    result = run_sft(recipe, get_home(), log=lambda m: console.print(m, highlight=False))
+    console.print(f"run [bold]{result.run_id}[/bold]: {result.steps} steps in {result.train_seconds:.0f} s; "
+                  f"model: {result.model_dir}")
+
+
 # --- runs ----------------------------------------------------------------------------------------
 @runs_app.command("list")
 def runs_list(
@@ -62,7 +78,7 @@ def runs_show(run_id: str = typer.Argument(..., help="Run id (or a unique prefix
 
 @runs_app.command("plot")
 def runs_plot(
-    run_ids: List[str] = typer.Argument(..., help="One or several run ids (or unique prefixes)."),
+    run_ids: List[str] = typer.Argument(..., help="One or several run ids (unique prefixes or names)."),
     out: Path = typer.Option(..., "--out", "-o", help="PNG file to write."),
     metric: List[str] = typer.Option(["top1", "top5"], "--metric", "-m", help="Validation metric(s) to plot."),
 ) -> None:

@@ -49,6 +49,8 @@ class RankerConfig:
     propagation: str = "noisy_or"     # how annotation frequencies combine up the ontology: noisy_or | max
     excluded_weight: float = 1.0      # scales the log LR of absent terms
     ancestor_decay: float = 1.0       # LR of a match through an ancestor c is multiplied by decay^steps(q -> c)
+    case_prior: float = 0.0           # profiles only: add case_prior * log10(1 + cases of the gene) (a gene prior)
+    gene_rows: bool = False           # also score each gene on the union (max) of all its diseases' annotations
 
     def __post_init__(self) -> None:
         if not 0 < self.no_match_lr <= 1:
@@ -96,6 +98,18 @@ def _propagate_max(freq_rows: np.ndarray, freq_cols: np.ndarray, freq: np.ndarra
     return sp.csr_matrix((vals, (key // n_terms, key % n_terms)), shape=(n_rows, n_terms))
 
 
+def _max_rows(m: sp.csr_matrix, group: np.ndarray, n_groups: int) -> sp.csr_matrix:
+    """Row groups of ``m`` combined by element-wise max (row i goes to group[i])."""
+    coo = m.tocoo()
+    key = group[coo.row].astype(np.int64) * m.shape[1] + coo.col
+    order = np.lexsort((-coo.data, key))
+    key, vals = key[order], coo.data[order]
+    first = np.ones(len(key), dtype=bool)
+    first[1:] = key[1:] != key[:-1]
+    key, vals = key[first], vals[first]
+    return sp.csr_matrix((vals, (key // m.shape[1], key % m.shape[1])), shape=(n_groups, m.shape[1]))
+
+
 def _propagate(freq_rows: np.ndarray, freq_cols: np.ndarray, freq: np.ndarray, n_rows: int,
                closure: sp.csr_matrix, cap: float) -> sp.csr_matrix:
     """Noisy-or of direct frequencies up the closure: P[d, c] = 1 - prod_{a below c} (1 - f[d, a])."""
@@ -141,17 +155,42 @@ class Ranker:
         x_dis.sum_duplicates()
         x_dis.data[:] = 1.0
 
-        # Scoring rows: diseases linked to a gene, then profile rows.
+        # Scoring rows: diseases linked to a gene, the union of each multi-disease gene's diseases,
+        # then profile rows (alone and blended).
         linked = np.unique(kb.gd_row)
         row_of_dis = np.full(n_dis, -1, dtype=np.int64)
         row_of_dis[linked] = np.arange(len(linked))
-        blocks_p, blocks_x = [p_dis[linked]], [x_dis[linked]]
-        self.row_disease: list[str | None] = [kb.diseases[d] for d in linked]
-        self.row_profile: list[int] = [-1] * len(linked)
         gene_idx = {g: i for i, g in enumerate(kb.genes)}
         self.genes: list[str] = list(kb.genes)
-        pair_gene = [kb.gd_gene]
-        pair_row = [row_of_dis[kb.gd_row]]
+        base_p, base_x = [p_dis[linked]], [x_dis[linked]]
+        base_gene_pairs = [(kb.gd_gene, row_of_dis[kb.gd_row])]      # (gene, base row) pairs
+        self.row_disease: list[str | None] = [kb.diseases[d] for d in linked]
+        self.row_sources: list[tuple[int, ...]] = [(int(d),) for d in linked]   # diseases explaining a row
+        n_base = len(linked)
+        if cfg.gene_rows:
+            n_dis_of_gene = np.bincount(kb.gd_gene, minlength=len(kb.genes))
+            multi = np.flatnonzero(n_dis_of_gene >= 2)
+            if len(multi):
+                sel = n_dis_of_gene[kb.gd_gene] >= 2
+                g_pairs, d_pairs = kb.gd_gene[sel], kb.gd_row[sel]
+                local = np.full(len(kb.genes), -1, dtype=np.int64)
+                local[multi] = np.arange(len(multi))
+                union = _max_rows(p_dis[d_pairs], local[g_pairs], len(multi))
+                base_p.append(union)
+                base_x.append(sp.csr_matrix((len(multi), n_terms)))
+                base_gene_pairs.append((multi, n_base + np.arange(len(multi))))
+                self.row_disease += [None] * len(multi)
+                srcs: dict[int, list[int]] = {}
+                for g, d in zip(g_pairs.tolist(), d_pairs.tolist()):
+                    srcs.setdefault(g, []).append(d)
+                self.row_sources += [tuple(srcs[int(g)]) for g in multi]
+                n_base += len(multi)
+        base_p_all = sp.vstack(base_p).tocsr()
+        base_x_all = sp.vstack(base_x).tocsr()
+        blocks_p, blocks_x = [base_p_all], [base_x_all]
+        self.row_profile: list[int] = [-1] * n_base
+        pair_gene = [g for g, _ in base_gene_pairs]
+        pair_row = [r for _, r in base_gene_pairs]
         bg_sum = np.asarray(p_dis.sum(axis=0)).ravel()
         bg_n = n_dis
 
@@ -169,29 +208,33 @@ class Ranker:
                     gene_idx[g] = len(self.genes)
                     self.genes.append(g)
             prof_gene = np.array([gene_idx[g] for g in profiles.genes], dtype=np.int64)
-            start = len(self.row_disease)
+            start = n_base
             # A profile alone is a row (it makes genes without HPO annotations findable)...
             blocks_p.append(p_prof)
             blocks_x.append(x_prof)
             self.row_disease += [None] * n_prof
+            self.row_sources += [()] * n_prof
             self.row_profile += list(range(n_prof))
             pair_gene.append(prof_gene)
             pair_row.append(np.arange(start, start + n_prof))
             if cfg.profile_mode == "blend":
-                # ...and blended with each disease of its gene: noisy-or, so each patient term uses the
+                # ...and blended with each base row of its gene: noisy-or, so each patient term uses the
                 # better of the curated and the learned frequency.
                 prof_of_gene = np.full(len(self.genes), -1, dtype=np.int64)
                 prof_of_gene[prof_gene] = np.arange(n_prof)
-                sel = prof_of_gene[kb.gd_gene] >= 0
-                g_pairs, d_pairs = kb.gd_gene[sel], kb.gd_row[sel]
+                bg_pairs = np.concatenate([g for g, _ in base_gene_pairs])
+                br_pairs = np.concatenate([r for _, r in base_gene_pairs])
+                sel = prof_of_gene[bg_pairs] >= 0
+                g_pairs, b_pairs = bg_pairs[sel], br_pairs[sel]
                 pp = p_prof[prof_of_gene[g_pairs]]
-                pd_ = p_dis[d_pairs]
-                blend = pd_ + pp - pd_.multiply(pp)
+                pb = base_p_all[b_pairs]
+                blend = pb + pp - pb.multiply(pp)
                 blend.data = np.minimum(blend.data, cfg.max_frequency)
                 start = start + n_prof
                 blocks_p.append(sp.csr_matrix(blend))
-                blocks_x.append(sp.csr_matrix(x_dis[d_pairs].maximum(x_prof[prof_of_gene[g_pairs]])))
-                self.row_disease += [kb.diseases[d] for d in d_pairs]
+                blocks_x.append(sp.csr_matrix(base_x_all[b_pairs].maximum(x_prof[prof_of_gene[g_pairs]])))
+                self.row_disease += [self.row_disease[b] for b in b_pairs]
+                self.row_sources += [self.row_sources[b] for b in b_pairs]
                 self.row_profile += prof_of_gene[g_pairs].tolist()
                 pair_gene.append(g_pairs)
                 pair_row.append(np.arange(start, start + len(g_pairs)))
@@ -201,6 +244,11 @@ class Ranker:
         self._p = p_all                                           # probabilities, for absent terms
         self._lr = (p_all @ sp.diags((1.0 / self.bg).astype(np.float32))).tocsc()  # P / bg, for present
         self._x = sp.vstack(blocks_x).tocsc()
+        self._row_of_dis = row_of_dis
+        # Gene prior from stored real cases (how often a gene is reported): log10(1 + n_cases) x weight.
+        self._prior = np.zeros(len(self.genes))
+        if cfg.case_prior and profiles is not None and profiles.genes:
+            self._prior[[gene_idx[g] for g in profiles.genes]] = cfg.case_prior * np.log10(1 + profiles.n_cases)
         self._pair_gene = np.concatenate(pair_gene).astype(np.int64)
         self._pair_row = np.concatenate(pair_row).astype(np.int64)
         self._gene_index = gene_idx
@@ -333,14 +381,16 @@ class Ranker:
 
     def gene_scores(self, query: Query) -> tuple[np.ndarray, np.ndarray]:
         """(score per gene, best scoring row per gene), genes in ``self.genes`` order."""
-        rs = self.row_scores(query)
+        return self._gene_scores(self.row_scores(query))
+
+    def _gene_scores(self, rs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         pr = rs[self._pair_row]
         order = np.lexsort((self._pair_row, -pr))          # best first; ties -> lower row
         g_sorted = self._pair_gene[order]
         genes, first = np.unique(g_sorted, return_index=True)
         scores = np.full(len(self.genes), -np.inf)
         best_row = np.full(len(self.genes), -1, dtype=np.int64)
-        scores[genes] = pr[order][first]
+        scores[genes] = pr[order][first] + self._prior[genes]
         best_row[genes] = self._pair_row[order][first]
         return scores, best_row
 
@@ -360,7 +410,9 @@ class Ranker:
         return self.rank_query(q, top=top, explain=explain)
 
     def rank_query(self, q: Query, top: int = 10, explain: bool = True) -> list[GeneScore]:
-        scores, best_row = self.gene_scores(q)
+        """Like :meth:`rank` for an already resolved :class:`Query`."""
+        rs = self.row_scores(q)
+        scores, best_row = self._gene_scores(rs)
         k = min(top, len(self.genes))
         part = np.argpartition(-scores, k - 1)[:k] if k < len(self.genes) else np.arange(len(self.genes))
         # Ties at the cut: take every gene with the k-th score, then order by (score, symbol).
@@ -370,18 +422,27 @@ class Ranker:
         out = []
         for i in cand:
             r = int(best_row[i])
-            dis = self._row_disease_label(r)
+            dis = self._row_disease_label(r, rs)
             gs = GeneScore(symbol=self.genes[i], score=float(scores[i]), disease=dis[0], disease_name=dis[1])
             if explain:
-                gs.evidence = self.explain(q, r)
+                gs.evidence = self.explain(q, r, rs)
                 gs.evidence.notes = list(q.notes) + gs.evidence.notes
             out.append(gs)
         return out
 
     # ------------------------------------------------------------------ explanations
-    def _row_disease_label(self, r: int) -> tuple[str | None, str | None]:
+    def _row_disease_label(self, r: int, rs: np.ndarray | None = None) -> tuple[str | None, str | None]:
         d = self.row_disease[r]
         if d is not None:
+            return d, self.kb.disease_names.get(d)
+        if self.row_sources[r]:
+            # a gene's union row: name the gene's disease that scores best on its own
+            src = self.row_sources[r]
+            if rs is not None:
+                best = max(src, key=lambda s: rs[self._row_of_dis[s]])
+            else:
+                best = src[0]
+            d = self.kb.diseases[best]
             return d, self.kb.disease_names.get(d)
         g = self.case_profiles.genes[self.row_profile[r]] if self.case_profiles else None
         return None, (f"{g} cases ({self.profiles} split)" if g else None)
@@ -390,9 +451,8 @@ class Ranker:
         """The row's direct annotation (or profile term) at or below ``c``: closest, then most frequent."""
         best, best_key = None, None
         sources = []
-        d = self.row_disease[r]
-        if d is not None:
-            sources.append((self._direct, self._dis_index[d]))
+        for d in self.row_sources[r]:
+            sources.append((self._direct, d))
         if self.row_profile[r] >= 0 and self._prof_direct is not None:
             sources.append((self._prof_direct, self.row_profile[r]))
         below = self._desc[:, c]                       # descendants-or-self of c, data = distance + 1
@@ -410,11 +470,14 @@ class Ranker:
         t, a = self.kb.terms[col], (self.kb.terms[ann] if ann is not None else None)
         return TermMatch(t, a or "", round(float(contribution), 4), self.labels.get(t), self.labels.get(a) if a else None)
 
-    def explain(self, q: Query, r: int) -> Evidence:
+    def explain(self, q: Query, r: int, rs: np.ndarray | None = None) -> Evidence:
         """Which patient terms matched which annotated terms of row ``r``, and what counted against it."""
         cfg = self.config
-        d, name = self._row_disease_label(r)
+        d, name = self._row_disease_label(r, rs)
         ev = Evidence(disease=d, disease_name=name)
+        if self.row_disease[r] is None and len(self.row_sources[r]) > 1:
+            ev.notes.append("scored on the annotations of all the gene's diseases together: "
+                            + ", ".join(self.kb.diseases[s] for s in self.row_sources[r]))
         if self.row_profile[r] >= 0:
             ev.notes.append(f"includes a profile from {self.case_profiles.n_cases[self.row_profile[r]]} "
                             f"stored {self.profiles}-split cases")

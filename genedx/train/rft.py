@@ -554,13 +554,17 @@ def _grpo_config(recipe: RFTRecipe, output_dir: Path, reward_weights: list[float
         max_steps=recipe.max_steps if recipe.max_steps is not None else -1,
         num_generations=recipe.num_generations, max_completion_length=recipe.max_completion_length,
         temperature=recipe.temperature, beta=recipe.beta,
-        use_cpu=recipe.use_cpu, bf16=recipe.bf16, gradient_checkpointing=recipe.gradient_checkpointing,
+        use_cpu=recipe.use_cpu, bf16=recipe.bf16,
         use_vllm=recipe.use_vllm, vllm_mode=recipe.vllm_mode,
         logging_steps=1, save_strategy="steps", save_steps=recipe.save_steps, save_total_limit=recipe.save_total_limit,
         report_to="none", remove_unused_columns=False, disable_tqdm=True,
         log_completions=False,  # TRL's rich table prints whole prompts; the callback logs one line per sample
         reward_weights=reward_weights,
     )
+    # transformers 5 renamed gradient_checkpointing to activation_checkpointing (TRL defaults it to on)
+    names = {f.name for f in dataclasses.fields(GRPOConfig)}
+    args["activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"] = \
+        recipe.gradient_checkpointing
     args.update(recipe.grpo_args)
     try:
         return GRPOConfig(**args)

@@ -29,6 +29,10 @@ T = TypeVar("T")
 
 # Validation metrics shown by `runs list/show` and plotted by default, in display order.
 VALIDATION_METRICS = ("top1", "top5", "topmax", "mean_grade", "well_formed")
+# Recipe knobs shown by `runs show` (the full recipe is in the run's config and the model card).
+SUMMARY_KNOBS = ("model", "adapter", "use_lora", "mode", "n_train", "n_validation", "train_file", "batch_size",
+                 "num_generations", "learning_rate_multiplier", "learning_rate", "max_steps", "n_epochs", "beta",
+                 "temperature", "max_completion_length", "seed")
 TRAIN_METRICS = ("reward", "reward_std", "frac_reward_zero_std", "kl", "loss", "completion_length", "step_seconds")
 
 
@@ -120,11 +124,12 @@ class RunInfo:
         t.add_column("field", style="bold")
         t.add_column("value")
         for k, v in (("kind", self.kind), ("name", self.name), ("status", self.status),
-                     ("started", self.started_at), ("finished", self.finished_at), ("model", self.model_dir)):
+                     ("started", self.started_at), ("finished", self.finished_at), ("output model", self.model_dir)):
             t.add_row(k, "" if v is None else str(v))
-        for k, v in sorted(self.config.items()):
+        for k in SUMMARY_KNOBS:
+            v = self.config.get(k)
             if v not in (None, "", [], {}):
-                t.add_row(f"recipe.{k}", json.dumps(v) if isinstance(v, (dict, list)) else str(v))
+                t.add_row("start model" if k == "model" else k, json.dumps(v) if isinstance(v, (dict, list)) else str(v))
         return t
 
 
@@ -156,10 +161,13 @@ def list_runs(con: duckdb.DuckDBPyConnection, kind: str | None = None, limit: in
 
 
 def get_run(con: duckdb.DuckDBPyConnection, run_id: str) -> RunInfo:
-    """One run by id or unique id prefix; a clear error when unknown or ambiguous."""
+    """One run by id, unique id prefix, or name (the newest run of that name); a clear error otherwise."""
     rows = con.execute(f"SELECT {_RUN_COLS} FROM run WHERE id = ?", [run_id]).fetchall()
     if not rows:
         rows = con.execute(f"SELECT {_RUN_COLS} FROM run WHERE starts_with(id, ?) ORDER BY id", [run_id]).fetchall()
+    if not rows:
+        rows = con.execute(f"SELECT {_RUN_COLS} FROM run WHERE name = ? ORDER BY started_at DESC, id DESC LIMIT 1",
+                           [run_id]).fetchall()
     if not rows:
         raise GenedxError(f"no run {run_id!r} in the database (see `genedx runs list`)")
     if len(rows) > 1:
@@ -182,26 +190,29 @@ def _fmt(v: tuple | None, pct: bool) -> str:
     value, lo, hi = v
     if pct:
         s = f"{100 * value:.1f}"
-        return s + (f" [{100 * lo:.1f}-{100 * hi:.1f}]" if lo is not None and hi is not None else "")
-    return f"{value:.4g}"
+        return s + (f" [{100 * lo:.0f}-{100 * hi:.0f}]" if lo is not None and hi is not None else "")
+    return f"{value:.3g}"
 
 
 _PCT = {"top1", "top5", "top10", "topmax", "mean_grade", "well_formed", "mrr"}
 
 
+_SHORT = {"top1": "top@1", "top5": "top@5", "topmax": "top@max", "mean_grade": "grade", "well_formed": "formed",
+          "reward": "reward", "frac_reward_zero_std": "0-spread", "kl": "kl", "step_seconds": "step s"}
+
+
 def run_metrics_table(con: duckdb.DuckDBPyConnection, run_id: str) -> Table:
-    """Per-step table: validation metrics (%, with 95% intervals) and the training signals logged at that step."""
+    """Per-step table: validation metrics (%, 95% interval) and the main training signals of that step."""
     m = run_metrics(con, run_id)
-    val_names = [n for n in VALIDATION_METRICS if f"validation/{n}" in m] + sorted(
-        k.split("/", 1)[1] for k in m if k.startswith("validation/") and k.split("/", 1)[1] not in VALIDATION_METRICS)
-    train_names = [n for n in TRAIN_METRICS if f"train/{n}" in m]
+    val_names = [n for n in VALIDATION_METRICS if f"validation/{n}" in m]
+    train_names = [n for n in ("reward", "frac_reward_zero_std", "kl", "step_seconds") if f"train/{n}" in m]
     steps = sorted({s for k in m for s in m[k]})
-    t = Table(title=f"metrics of {run_id} (validation in %, 95% CI)")
+    t = Table(title=f"metrics of {run_id} (validation %, 95% CI; train: reward, share of zero-spread groups, KL)")
     t.add_column("step", justify="right")
     for n in val_names:
-        t.add_column(n, justify="right", style="cyan")
+        t.add_column(_SHORT.get(n, n), justify="right", style="cyan", no_wrap=True)
     for n in train_names:
-        t.add_column(f"train {n}", justify="right")
+        t.add_column(_SHORT.get(n, n), justify="right")
     for s in steps:
         row = [str(s)]
         row += [_fmt(m[f"validation/{n}"].get(s), n in _PCT) for n in val_names]
@@ -212,14 +223,19 @@ def run_metrics_table(con: duckdb.DuckDBPyConnection, run_id: str) -> Table:
 
 
 def runs_table(runs: Sequence[RunInfo]) -> Table:
-    t = Table(title="runs")
-    for c in ("id", "kind", "name", "status", "started", "last val step", "top1 %", "top5 %", "model"):
-        t.add_column(c)
+    t = Table(title="runs (validation metrics of the last evaluated step; `genedx runs show RUN` for more)")
+    t.add_column("id", no_wrap=True)
+    t.add_column("kind")
+    t.add_column("name", overflow="fold")
+    t.add_column("status")
+    t.add_column("started", no_wrap=True)
+    for c in ("step", "top1 %", "top5 %"):
+        t.add_column(c, justify="right")
     for r in runs:
         def pct(name: str) -> str:
             return f"{100 * r.last[name]:.1f}" if name in r.last else ""
-        t.add_row(r.id, r.kind or "", r.name or "", r.status or "", str(r.started_at)[:19],
-                  "" if r.last_step is None else str(r.last_step), pct("top1"), pct("top5"), r.model_dir or "")
+        t.add_row(r.id, r.kind or "", r.name or "", r.status or "", str(r.started_at)[5:16],
+                  "" if r.last_step is None else str(r.last_step), pct("top1"), pct("top5"))
     return t
 
 

@@ -38,7 +38,9 @@ class SFTRecipe:
     init_size: str = _help("Size of the fresh model when model is null: tiny | small | base.", "small")
     output_dir: str | None = _help("Where the trained model goes (default <home>/models/<name>).", None)
     overwrite: bool = _help("Replace a non-empty output_dir.", False)
-    mode: str = _help("Prompt mode: closed (case report only) | retrieval (plus ranker candidates).", "closed")
+    mode: str = _help("Prompt mode: closed (case report only) | retrieval (plus ranker candidates) | mixed "
+                      "(each case in one of the two, drawn with the seed; one model serves both modes).", "closed")
+    retrieval_share: float = _help("mixed mode: share of training cases shown in retrieval mode.", 0.5)
     train_split: str = _help("Stored split to train on.", "train")
     eval_split: str = _help("Stored split for the validation metrics at the end.", "validation")
     include_simulated: bool = _help("Train on simulated cases of the train split too.", True)
@@ -71,8 +73,10 @@ class SFTRecipe:
     def __post_init__(self) -> None:
         from genedx.model.build import SIZES
         from genedx.model.prompts import MODES
-        if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {', '.join(MODES)}, not {self.mode!r}")
+        if self.mode not in MODES + ("mixed",):
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, mixed, not {self.mode!r}")
+        if not 0.0 <= self.retrieval_share <= 1.0:
+            raise ValueError("retrieval_share must be in [0, 1]")
         if self.model is None and self.init_size not in SIZES:
             raise ValueError(f"init_size must be one of {', '.join(SIZES)}, not {self.init_size!r}")
         if self.ranker_profiles not in ("none", "train", "all"):
@@ -88,6 +92,11 @@ class SFTRecipe:
         if self.bf16 and self.use_cpu:
             raise ValueError("bf16 is for GPUs: set bf16: false for CPU runs")
 
+    @property
+    def modes(self) -> tuple[str, ...]:
+        """The prompt modes this recipe trains (and validates) in."""
+        return ("closed", "retrieval") if self.mode == "mixed" else (self.mode,)
+
 
 @dataclass
 class SFTResult:
@@ -98,7 +107,7 @@ class SFTResult:
     steps: int
     train_seconds: float
     final_loss: float | None
-    metrics: Any = None   # genedx.grade.metrics.Metrics of the validation cases (None when skipped)
+    metrics: Any = None   # mode -> genedx.grade.metrics.Metrics of the validation cases (None when skipped)
 
 
 def _pick(items: list, cap: int | None, rng: random.Random) -> list:
@@ -123,10 +132,17 @@ def training_cases(con, recipe: SFTRecipe) -> list:
     return out
 
 
-def sft_rows(cases: list, builder, answer_genes: int, progress: Callable[[int], None] | None = None) -> list[dict]:
-    """TRL prompt-completion rows (conversational) for the cases."""
+def sft_rows(cases: list, builders: dict, answer_genes: int, retrieval_share: float = 0.5, seed: int = 0,
+             progress: Callable[[int], None] | None = None) -> list[dict]:
+    """TRL prompt-completion rows (conversational) for the cases; with two builders (mixed mode) each
+    case is shown in one mode, drawn with ``seed``."""
     rows = []
+    rng = random.Random(seed)
     for i, c in enumerate(cases):
+        if len(builders) == 1:
+            builder = next(iter(builders.values()))
+        else:
+            builder = builders["retrieval" if rng.random() < retrieval_share else "closed"]
         rows.append({"prompt": builder.messages(c),
                      "completion": [{"role": "assistant", "content": builder.target(c, answer_genes)}]})
         if progress and (i + 1) % 500 == 0:
@@ -160,10 +176,13 @@ def run_sft(recipe: SFTRecipe, home: Home, log: Callable[[str], None] = print) -
     try:
         release = require_kb(con)
         cases = training_cases(con, recipe)
-        builder = PromptBuilder.from_db(con, mode=recipe.mode, profiles=recipe.ranker_profiles, need_ranker=True,
-                                        top_k=recipe.top_k, with_ids=recipe.with_ids)
+        first = PromptBuilder.from_db(con, mode=recipe.modes[0], profiles=recipe.ranker_profiles, need_ranker=True,
+                                      top_k=recipe.top_k, with_ids=recipe.with_ids)
+        builders = {m: PromptBuilder(first.labels, m, first.ranker, top_k=recipe.top_k, with_ids=recipe.with_ids)
+                    for m in recipe.modes}
         t0 = time.perf_counter()
-        rows = sft_rows(cases, builder, recipe.answer_genes, lambda n: log(f"  targets {n}/{len(cases)}"))
+        rows = sft_rows(cases, builders, recipe.answer_genes, recipe.retrieval_share, recipe.seed,
+                        lambda n: log(f"  targets {n}/{len(cases)}"))
         log(f"{len(rows)} training examples ({recipe.mode} mode) built in {time.perf_counter() - t0:.0f} s")
         eval_cases = _eval_cases(con, recipe)
         if recipe.model is None:
@@ -192,8 +211,8 @@ def run_sft(recipe: SFTRecipe, home: Home, log: Callable[[str], None] = print) -
         max_steps=recipe.max_steps if recipe.max_steps else -1, max_length=recipe.max_length,
         completion_only_loss=True, packing=False, seed=recipe.seed, data_seed=recipe.seed,
         logging_steps=recipe.logging_steps, save_strategy="no", report_to=[], use_cpu=use_cpu,
-        bf16=recipe.bf16, gradient_checkpointing=recipe.gradient_checkpointing, disable_tqdm=True,
-        dataloader_num_workers=0, dataset_num_proc=None)
+        bf16=recipe.bf16, disable_tqdm=True, dataloader_num_workers=0, dataset_num_proc=None,
+        **({"gradient_checkpointing": True} if recipe.gradient_checkpointing else {}))
     trainer = SFTTrainer(model=model, args=cfg, train_dataset=Dataset.from_list(rows), processing_class=tok,
                          callbacks=[_Log()])
     from transformers.trainer_callback import PrinterCallback
@@ -218,8 +237,11 @@ def run_sft(recipe: SFTRecipe, home: Home, log: Callable[[str], None] = print) -
     try:
         _store_run(con, run_id, recipe, out, release, losses)
         if eval_cases:
-            metrics = _validate(con, run_id, recipe, out, model, tok, eval_cases, steps, release, log)
-            meta["validation"] = metrics.to_dict()
+            metrics = {}
+            for mode in recipe.modes:   # mixed: one child run per mode, "<run>/<mode>"
+                rid = run_id if len(recipe.modes) == 1 else f"{run_id}/{mode}"
+                metrics[mode] = _validate(con, rid, recipe, mode, out, model, tok, eval_cases, steps, release, log)
+            meta["validation"] = {m: v.to_dict() for m, v in metrics.items()}
             (out / "genedx_model.json").write_text(json.dumps(meta, indent=2))
         con.execute("UPDATE run SET status = 'done', finished_at = current_timestamp WHERE id = ?", [run_id])
     finally:
@@ -252,22 +274,23 @@ def _store_run(con, run_id: str, recipe: SFTRecipe, out: Path, release: str, los
         raise
 
 
-def _validate(con, run_id, recipe, out, model, tok, cases, step, release, log):
+def _validate(con, run_id, recipe, mode, out, model, tok, cases, step, release, log):
     """Greedy answers on validation cases, graded; grades and metrics stored under the SFT run."""
     from genedx.grade.metrics import compute_metrics, grade_predictions
     from genedx.grade.store import save_grades
     from genedx.model.predictor import ModelPredictor
 
     model.eval()
-    pred = ModelPredictor.from_db(con, out, mode=recipe.mode, profiles=recipe.ranker_profiles,
+    pred = ModelPredictor.from_db(con, out, mode=mode, profiles=recipe.ranker_profiles,
                                   batch_size=recipe.eval_batch_size, max_new_tokens=recipe.max_new_tokens,
                                   top_k=recipe.top_k, with_ids=recipe.with_ids, model=model, tokenizer=tok)
     t0 = time.perf_counter()
     preds = pred.predict(cases, top=20)
     graded, _ = grade_predictions(preds, cases)
     metrics = compute_metrics(graded)
-    save_grades(con, run_id, graded, metrics, kind="sft", name=recipe.name, predictor=pred.name,
+    name = recipe.name if "/" not in run_id else f"{recipe.name}/{mode}"
+    save_grades(con, run_id, graded, metrics, kind="sft", name=name, predictor=pred.name,
                 hpo_release=release, split=recipe.eval_split, step=step)
-    log(f"validation ({len(cases)} cases, {time.perf_counter() - t0:.0f} s): "
+    log(f"validation, {mode} mode ({len(cases)} cases, {time.perf_counter() - t0:.0f} s): "
         + ", ".join(f"{k} {metrics[k].value:.3f}" for k in ("top1", "top5", "topmax", "well_formed")))
     return metrics

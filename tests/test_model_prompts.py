@@ -1,0 +1,125 @@
+"""`genedx.model.prompts`: closed / retrieval prompts, SFT targets from the ranker's explanation, export --mode."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from genedx.answer_format import ANSWER_OPEN, THINK_CLOSE, THINK_OPEN
+from genedx.cases.model import Case
+from genedx.cases.store import load_cases
+from genedx.errors import GenedxError
+from genedx.grade.parse import parse_answer
+from genedx.home import connect
+from genedx.model.prompts import CANDIDATES_HEADER, PromptBuilder, build_prompt, candidate_block
+from genedx.predict import Evidence, GeneScore, TermMatch
+from tests.model_fixtures import make_toy_cases_home
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    return make_toy_cases_home(tmp_path_factory.mktemp("toycases"))
+
+
+@pytest.fixture
+def con(home):
+    c = connect(home)
+    yield c
+    c.close()
+
+
+SEIZURE_CASE = Case("c1", present=["HP:0001250", "HP:0001263"], absent=["HP:0001631"], sex="female", age="P2Y",
+                    gene="SCN1A")
+
+
+def test_closed_prompt_is_report_and_instructions(con):
+    pb = PromptBuilder.from_db(con, "closed")
+    assert pb.ranker is None
+    rec = pb.record(SEIZURE_CASE)
+    text = rec["prompt"][0]["content"]
+    assert rec["prompt"][0]["role"] == "user" and rec["mode"] == "closed" and rec["correct_answer"] == "SCN1A"
+    assert "Seizure" in text and "female" in text and ANSWER_OPEN in text
+    assert CANDIDATES_HEADER not in text and "HP:0001250" not in text   # ids off by default
+    assert build_prompt(SEIZURE_CASE, pb.labels, with_ids=True).count("HP:0001250") == 1
+
+
+def test_retrieval_prompt_lists_ranker_candidates(con):
+    pb = PromptBuilder.from_db(con, "retrieval", top_k=2)
+    text = pb.messages(SEIZURE_CASE)[0]["content"]
+    block = text[text.index(CANDIDATES_HEADER):]
+    lines = block.splitlines()[1:3]
+    assert lines[0].startswith("1. SCN1A (Toy epilepsy syndrome): ")   # the ranker's best gene for seizures
+    assert lines[1].startswith("2. ")
+    # the candidate block sits between the case report and the instructions
+    assert text.index("Symptoms absent") < text.index(CANDIDATES_HEADER) < text.index("You are a clinical geneticist")
+
+
+def test_candidate_block_shows_matched_and_excluded_terms():
+    ev = Evidence("OMIM:1", "Dravet syndrome",
+                  matched=[TermMatch("HP:1", "HP:2", 0.5, "Seizure", "Febrile seizure"),
+                           TermMatch("HP:3", "HP:3", 2.0, "Ataxia", "Ataxia")],
+                  excluded=[TermMatch("HP:9", "HP:9", -1.0, "Fever", "Fever")])
+    block = candidate_block([GeneScore("SCN1A", 3.0, "OMIM:1", "Dravet syndrome", ev), GeneScore("TBX5", 1.0)], {})
+    assert block.splitlines()[1] == "1. SCN1A (Dravet syndrome): Ataxia, Febrile seizure; absent but expected: Fever"
+    assert block.splitlines()[2] == "2. TBX5"
+
+
+def test_bad_modes_are_errors(con):
+    with pytest.raises(GenedxError, match="unknown prompt mode"):
+        PromptBuilder.from_db(con, "open-book")
+    with pytest.raises(GenedxError, match="needs the phenotype ranker"):
+        PromptBuilder({}, "retrieval")
+
+
+def test_target_reasons_from_true_gene_then_answers(con):
+    pb = PromptBuilder.from_db(con, "closed", need_ranker=True)
+    target = pb.target(SEIZURE_CASE, answer_genes=3)
+    assert target.startswith(THINK_OPEN) and THINK_CLOSE in target
+    parsed = parse_answer(target)
+    assert parsed.well_formed and parsed.genes[0] == "SCN1A" and len(parsed.genes) == 3
+    reasoning = target[: target.index(THINK_CLOSE)]
+    assert "Seizure" in reasoning and "SCN1A (Toy epilepsy syndrome)" in reasoning
+
+
+def test_target_puts_a_low_ranked_true_gene_first(con):
+    """The true gene leads the answer even when the ranker puts it last; its explanation is still used."""
+    pb = PromptBuilder.from_db(con, "closed", need_ranker=True, top_k=1)
+    case = Case("c2", present=["HP:0001250"], gene="CRYAB")   # seizure: SCN1A ranks above CRYAB
+    assert pb.ranked(case)[0].symbol != "CRYAB"
+    target = pb.target(case, answer_genes=3)
+    assert parse_answer(target).genes[0] == "CRYAB"
+    assert "fit CRYAB (Toy cataract syndrome)" in target
+
+
+def test_target_needs_gene_and_ranker(con):
+    with pytest.raises(GenedxError, match="no causal gene"):
+        PromptBuilder.from_db(con, "closed", need_ranker=True).target(Case("x", present=["HP:0001250"]))
+    with pytest.raises(GenedxError, match="need the phenotype ranker"):
+        PromptBuilder.from_db(con, "closed").target(SEIZURE_CASE)
+
+
+def test_unknown_term_names_the_case(con):
+    pb = PromptBuilder.from_db(con, "retrieval")
+    with pytest.raises(GenedxError, match="case bad"):
+        pb.messages(Case("bad", present=["HP:7777777"], gene="SCN1A"))
+
+
+def test_data_export_mode_retrieval(home, tmp_path):
+    from typer.testing import CliRunner
+
+    from genedx.cli import app
+    out = tmp_path / "val.jsonl"
+    r = CliRunner().invoke(app, ["--home", str(home.root), "data", "export", "--split", "validation", "--out", str(out),
+                                 "--mode", "retrieval", "--top-k", "2"])
+    assert r.exit_code == 0, r.output
+    recs = [json.loads(line) for line in out.read_text().splitlines()]
+    con = connect(home)
+    assert len(recs) == len(load_cases(con, split="validation"))
+    con.close()
+    for rec in recs:
+        content = rec["prompt"][0]["content"]
+        assert CANDIDATES_HEADER in content and "\n2. " in content and "\n3. " not in content
+    r = CliRunner().invoke(app, ["--home", str(home.root), "data", "export", "--split", "validation", "--out",
+                                 str(tmp_path / "x.jsonl"), "--mode", "bogus"])
+    assert r.exit_code != 0

@@ -1,0 +1,115 @@
+"""`genedx train sft`: recipe validation, a few real SFTTrainer steps that change the weights."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from genedx.cli import app
+from genedx.errors import GenedxError
+from genedx.home import connect
+from genedx.train.recipes import load_recipe
+from genedx.train.sft import SFTRecipe, run_sft, training_cases
+from tests.model_fixtures import make_tiny_model, make_toy_cases_home
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    return make_toy_cases_home(tmp_path_factory.mktemp("sftcases"))
+
+
+@pytest.mark.parametrize("override,message", [
+    ("mode=open", "mode must be one of"),
+    ("init_size=huge", "init_size must be one of"),
+    ("batch_size=0", "batch_size must be at least 1"),
+    ("learning_rate=0", "learning_rate and epochs must be positive"),
+    ("max_steps=0", "max_steps must be at least 1"),
+    ("retrieval_share=1.5", "retrieval_share must be in"),
+    ("ranker_profiles=some", "ranker_profiles must be"),
+    ("colour=blue", "unknown recipe knob"),
+])
+def test_invalid_recipes_fail_fast(override, message):
+    with pytest.raises(GenedxError, match=message):
+        load_recipe(SFTRecipe, None, [override])
+
+
+def test_bf16_on_cpu_is_refused():
+    with pytest.raises(GenedxError, match="bf16 is for GPUs"):
+        load_recipe(SFTRecipe, None, ["bf16=true", "use_cpu=true"])
+
+
+def test_shipped_sft_recipes_load():
+    from pathlib import Path
+    recipes = sorted(Path(__file__).parent.parent.glob("training/configs/sft-*.yaml"))
+    assert recipes
+    for path in recipes:
+        load_recipe(SFTRecipe, path)
+
+
+def test_training_cases_caps_and_errors(home):
+    con = connect(home)
+    try:
+        r = load_recipe(SFTRecipe, None, ["max_simulated_cases=4"])
+        assert len(training_cases(con, r)) == 4
+        with pytest.raises(GenedxError, match="no training cases"):
+            training_cases(con, load_recipe(SFTRecipe, None, ["train_split=nosuchsplit"]))
+    finally:
+        con.close()
+
+
+def test_nonempty_output_dir_is_refused(home, tmp_path):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "keep.txt").write_text("x")
+    with pytest.raises(GenedxError, match="not empty"):
+        run_sft(load_recipe(SFTRecipe, None, [f"output_dir={tmp_path / 'out'}"]), home, log=lambda m: None)
+
+
+@pytest.mark.slow
+def test_sft_few_steps_changes_weights_and_stores_run(home, tmp_path):
+    from genedx.model.load import load_model
+    base = make_tiny_model(home, tmp_path / "base")
+    before = {k: v.clone() for k, v in load_model(base, device="cpu")[0].state_dict().items()}
+    out = tmp_path / "sft"
+    recipe = load_recipe(SFTRecipe, None, [f"model={base}", f"output_dir={out}", "mode=mixed", "max_steps=3",
+                                           "batch_size=4", "learning_rate=0.01", "eval_samples=3", "max_new_tokens=8",
+                                           "logging_steps=1", "use_cpu=true"])
+    logs: list[str] = []
+    result = run_sft(recipe, home, log=logs.append)
+    assert result.steps == 3 and result.n_train == 13 and result.final_loss is not None
+    after, tok = load_model(out, device="cpu")
+    changed = [k for k, v in after.state_dict().items() if not torch.equal(v, before[k])]
+    assert len(changed) > len(before) // 2    # SFT moved most tensors
+    assert tok("SCN1A")["input_ids"] == load_model(base, device="cpu")[1]("SCN1A")["input_ids"]
+    meta = json.loads((out / "genedx_model.json").read_text())
+    assert meta["base_model"] == str(base) and set(meta["validation"]) == {"closed", "retrieval"}
+    con = connect(home)
+    try:
+        run = con.execute("SELECT kind, status, model_dir FROM run WHERE id = ?", [result.run_id]).fetchone()
+        assert run == ("sft", "done", str(out))
+        losses = con.execute("SELECT count(*) FROM metric WHERE run_id = ? AND name = 'loss'", [result.run_id]).fetchone()
+        assert losses[0] == 3
+        for mode in ("closed", "retrieval"):
+            n = con.execute("SELECT count(*) FROM grade WHERE run_id = ?", [f"{result.run_id}/{mode}"]).fetchone()[0]
+            assert n == 3
+            names = {r[0] for r in con.execute("SELECT name FROM metric WHERE run_id = ?", [f"{result.run_id}/{mode}"]).fetchall()}
+            assert {"top1", "top5", "topmax", "well_formed"} <= names
+    finally:
+        con.close()
+    assert any("validation, retrieval mode" in m for m in logs)
+
+
+@pytest.mark.slow
+def test_cli_train_sft_from_scratch(home, tmp_path):
+    out = tmp_path / "cli-sft"
+    r = CliRunner().invoke(app, ["--home", str(home.root), "train", "sft", "--set", "init_size=tiny",
+                                 "--set", f"output_dir={out}", "--set", "max_steps=2", "--set", "batch_size=4",
+                                 "--set", "eval_samples=0", "--set", "mode=closed"])
+    assert r.exit_code == 0, r.output
+    assert "2 steps" in r.stdout and (out / "model.safetensors").exists() and (out / "init" / "config.json").exists()
+    r = CliRunner().invoke(app, ["--home", str(home.root), "train", "sft", "--set", "mode=wrong"])
+    assert r.exit_code != 0
