@@ -241,18 +241,26 @@ def load_ranker(root: str, release: str) -> Loaded:
 
 
 @st.cache_resource(show_spinner="Loading the model (first use only)…")
-def load_model(root: str, release: str, model_dir: str) -> Loaded:
+def load_model(root: str, release: str, model_dir: str, mode: str = "closed") -> Loaded:
     from genedx.predictors import load_predictor
     home = Home(Path(root))
+    if not (Path(model_dir) / "config.json").is_file():
+        raise GenedxError(f"no model at {model_dir} (a model folder holds config.json)")
     with read_db(home) as con:
-        pred = load_predictor(model_dir, con, home)
-    return Loaded(Path(model_dir).name, "model", pred, getattr(pred, "hpo_release", release))
+        pred = load_predictor(f"model:{model_dir}", con, home, mode=mode)
+    return Loaded(f"{Path(model_dir).name} ({mode})", "model", pred, getattr(pred, "hpo_release", release))
 
 
-def get_predictor(home: Home, release: str, choice: str) -> Loaded:
+def get_predictor(home: Home, release: str, choice: str, mode: str = "closed") -> Loaded:
+    """The ranker, or the trained model ``choice`` (a folder name in the home's models dir)."""
     if choice == RANKER:
         return load_ranker(str(home.root), release)
-    return load_model(str(home.root), release, str(home.models_dir / choice))
+    try:
+        return load_model(str(home.root), release, str(home.models_dir / choice), mode)
+    except GenedxError:
+        raise
+    except Exception as e:  # a broken model folder (bad config, missing weights): one line, not a traceback
+        raise GenedxError(f"cannot load model {choice}: {type(e).__name__}: {e}") from e
 
 
 def find_models(home: Home) -> list[str]:

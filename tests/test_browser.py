@@ -67,8 +67,6 @@ def pick_in_searchbox(page, text: str, want: str, tries: int = 4) -> None:
         field.wait_for(timeout=30_000)
         time.sleep(1)
         field.click()
-        field.press("Control+a")
-        field.press("Backspace")
         field.type(text, delay=20)
         option = box.locator("[class*='option']", has_text=want).first
         try:
@@ -131,13 +129,13 @@ def test_diagnose_in_real_browser(server):
             # 1) the first present term through search-as-you-type (the searchbox component's iframe)
             pick_in_searchbox(page, first_label, f"{first_label} ({case.present[0]})")
             add = page.get_by_role("button", name="Add as present")
-            page.wait_for_function("b => !b.disabled", arg=add.element_handle(), timeout=10_000)
+            pw.expect(add).to_be_enabled(timeout=15_000)
             add.click()
             page.get_by_text(case.present[0], exact=True).wait_for(timeout=10_000)
 
             # 2) the other terms as HPO ids, present and absent
             page.get_by_role("tab", name="HPO ids").click()
-            ids = page.get_by_label("HPO ids")
+            ids = page.get_by_role("textbox", name="HPO ids")
             ids.fill(", ".join(case.present[1:]))
             ids.press("Enter")
             page.get_by_role("button", name="Add ids as present").click()

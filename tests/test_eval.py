@@ -60,7 +60,7 @@ def test_eval_files_reports_bad_records_and_keeps_going(home, tmp_path):
 
 def test_eval_model_retrieval_mode(home, tmp_path):
     tiny = make_tiny_model(home, tmp_path / "tiny")
-    r = _run(home, "--predictor", f"model:{tiny}", "--mode", "retrieval", "--cases", "split:validation", "--limit", "3",
+    r = _run(home, "--predictor", f"model:{tiny}", "--mode", "retrieval", "--cases", "validation", "--limit", "3",
              "--max-new-tokens", "4", "--json")
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)

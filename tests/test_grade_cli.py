@@ -19,6 +19,7 @@ CASES = [
     # an exported RFT record: the gene is its correct_answer
     {"id": "c3", "prompt": [{"role": "user", "content": "..."}], "present": ["HP:0001250"], "correct_answer": "CRYAB"},
     {"id": "c4", "present": ["HP:0001250"], "gene": "CRYAB", "source": "simulated"},
+    {"id": "c5", "present": ["HP:0001250"]},   # no gene: reported once, its prediction is not "unknown"
 ]
 PREDS = [
     {"id": "c1", "output": "<think>fever</think><answer>SCN1A, TBX5</answer>"},
@@ -28,6 +29,7 @@ PREDS = [
     {"id": "c1", "genes": ["TBX5"]},
     {"oops": 1},
     {"id": "c4", "genes": [1, 2]},
+    {"id": "c5", "genes": ["SCN1A"]},
 ]
 
 
@@ -60,10 +62,11 @@ def test_grade_json(files):
     assert out["missing"] == ["c4"]          # its only prediction line was bad
     assert out["unknown"] == ["c9"]
     problems = "\n".join(out["bad_lines"])
-    assert "cases.jsonl:5" in problems and "malformed JSON" in problems
+    assert "cases.jsonl:6" in problems and "malformed JSON" in problems
+    assert "c5" in problems
     assert "pred.jsonl:5: c1: duplicate prediction id" in problems
     assert 'pred.jsonl:6: no "id"' in problems
-    assert "pred.jsonl:7: c4" in problems and "pred.jsonl:8: malformed JSON" in problems
+    assert "pred.jsonl:7: c4" in problems and "pred.jsonl:9: malformed JSON" in problems
     assert out["run_id"] is None
     assert set(out["by_source"]) == {"phenopacket", "simulated", "user"}
 
@@ -98,6 +101,9 @@ def test_grade_store(files, tmp_home):
     assert con.execute("SELECT count(*) FROM grade WHERE run_id = ?", [run_id]).fetchone()[0] == 3
     assert con.execute("SELECT kind FROM run WHERE id = ?", [run_id]).fetchone()[0] == "grade"
     assert con.execute("SELECT value FROM metric WHERE run_id = ? AND name = 'topmax'", [run_id]).fetchone()[0] == 1.0
+    rows = con.execute("SELECT case_id, rank, symbol, score FROM prediction WHERE run_id = ? ORDER BY case_id, rank",
+                       [run_id]).fetchall()
+    assert ("c2", 1, "CRYAB", 2.0) in rows and ("c1", 2, "TBX5", None) in rows
     con.close()
 
 
@@ -105,6 +111,7 @@ def test_grade_store(files, tmp_home):
     ("preds", "predictions file"),
     ("cases", "no usable cases"),
     ("grader", "unknown type 'nope'"),
+    ("max_genes", "--max-genes must be >= 1"),
 ])
 def test_grade_errors(files, tmp_path, which, message):
     cases, preds = files
@@ -113,8 +120,10 @@ def test_grade_errors(files, tmp_path, which, message):
         args[3] = tmp_path / "missing.jsonl"
     elif which == "cases":
         args[1] = write_jsonl(tmp_path / "empty.jsonl", [], ["garbage"])
-    else:
+    elif which == "grader":
         args += ["--grader", '{"type": "nope"}']
+    else:
+        args += ["--max-genes", "0"]
     r = run(*args)
     assert isinstance(r.exception, GenedxError) and message in str(r.exception)
 

@@ -118,6 +118,7 @@ def test_multi_weighted_sum():
     ({"type": "multi", "graders": {"a": {"type": "nope"}}, "weights": {"a": 1}}, "'multi.a': unknown type 'nope'"),
     ({"type": "multi", "graders": {"a": []}, "weights": {"a": 1}}, "'multi.a' must be an object"),
     ({"type": "format", "name": 3}, "name must be a string"),
+    ({"type": "multi", "graders": {"a": {"type": "format"}}, "_path": "x"}, "unknown key(s) ['_path']"),
 ])
 def test_config_validation_errors(cfg, message):
     with pytest.raises(GenedxError) as e:

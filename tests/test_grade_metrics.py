@@ -105,6 +105,7 @@ def test_grade_predictions_objects():
     graded, missing = grade_predictions(preds, cases)
     assert [(g.case_id, g.rank) for g in graded] == [("a", 1), ("b", 2)]
     assert missing == ["c"]
+    assert graded[0].scores == [3.0, 1.0] and graded[1].scores is None
 
 
 def test_metrics_table_renders():

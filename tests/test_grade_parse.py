@@ -73,7 +73,12 @@ def test_cut_applies_to_normalised_list():
     "SCN1A\nTBX5\n",
     "SCN1A; TBX5.",
     "Final answer: SCN1A, TBX5",
+    "My final answer: SCN1A, TBX5",
+    "The most likely genes are SCN1A, TBX5.",
+    "Candidate genes:\n- SCN1A\n- TBX5",
     "[SCN1A, TBX5]",
+    "As reported [1], SCN1A, TBX5",
+    'SCN1A, TBX5 {"confidence": 0.9}',
     "Reasoning:\n- the seizures point to a channelopathy here\nAnswer: SCN1A, TBX5",
 ])
 def test_fallback_formats(text):
@@ -155,3 +160,40 @@ def test_never_raises(text, max_genes):
     assert len(set(p.genes)) == len(p.genes)
     norm = GeneNormalizer.default()
     assert all(norm.normalize(g) == g for g in p.genes)
+
+
+def test_last_closed_answer_block_is_used():
+    assert genes("<answer>SCN1A<answer>TBX5</answer>") == ["TBX5"]
+    assert genes("<answer>SCN1A</answer> then <answer>TBX5") == ["SCN1A"]   # a complete block beats a truncated one
+    assert genes("</answer> TBX5 <answer>CRYAB") == ["CRYAB"]
+
+
+@pytest.mark.parametrize("text", ["<think>" * 20000, "<answer>" * 20000, "</think>" * 20000,
+                                  "1. a" + " " * 20000 + "b\n", "[" * 20000 + "SCN1A", "A, " * 20000])
+def test_pathological_outputs_are_linear(text):
+    import time
+    parse_answer("warm up")
+    start = time.process_time()
+    parse_answer(text)
+    assert time.process_time() - start < 2.0   # quadratic regexes took > 10 s here
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.text(max_size=300), st.lists(st.one_of(_pieces, st.text(max_size=8)), max_size=40).map("".join)))
+def test_parser_logic_raises_nothing_without_the_safety_net(text):
+    # parse_answer() wraps everything in a catch-all; the parsing itself must not need it
+    from genedx.grade.parse import _parse
+    _parse(text, 20, GeneNormalizer.default())
+
+
+_APPROVED = sorted(GeneNormalizer.default().genes)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(_APPROVED), min_size=1, max_size=25),
+       st.text(alphabet=st.characters(blacklist_characters="<>"), max_size=60),
+       st.integers(min_value=1, max_value=20))
+def test_answer_format_round_trip(symbols, reasoning, max_genes):
+    p = parse_answer(format_answer(symbols, reasoning), max_genes=max_genes)
+    assert p.genes == list(dict.fromkeys(symbols))[:max_genes]
+    assert p.well_formed == (len(symbols) <= max_genes)

@@ -98,6 +98,11 @@ def test_cli_score_with_model(home, tiny, tmp_path):
     lines = [json.loads(x) for x in out.read_text().splitlines()]
     assert [x["id"] for x in lines] == ["a", "b", "c"]
     assert all("output" in x and x["predictor"] == f"model:{tiny}" for x in lines)
+    out2 = tmp_path / "pred-retrieval.jsonl"
+    r = CliRunner().invoke(app, ["--home", str(home.root), "score", str(inp), "--out", str(out2),
+                                 "--predictor", f"model:{tiny}", "--mode", "retrieval", "--profiles", "none"])
+    assert r.exit_code == 0, r.output
+    assert all(json.loads(x)["options"]["mode"] == "retrieval" for x in out2.read_text().splitlines())
 
 
 def test_cli_score_broken_model_dir_is_one_line(home, tmp_path):

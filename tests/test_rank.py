@@ -21,7 +21,7 @@ from tests.conftest import TOY_HPO
 
 # Constants pinned here so tuning the defaults never changes the hand-computed values below.
 CFG = RankerConfig(no_match_lr=0.1, default_frequency=0.5, max_frequency=0.95, not_lr=0.01,
-                   excluded_weight=1.0, propagation="noisy_or")
+                   excluded_weight=1.0, propagation="noisy_or", ancestor_decay=1.0, case_prior=0.0)
 VF = 0.895                                  # "Very frequent"
 P1_SEIZ = 1 - (1 - VF) * (1 - 0.5)          # SCN1A at Seizure: Seizure 0.895 or Febrile seizure 0.5
 P1_NERV = min(0.95, 1 - (1 - VF) * (1 - 0.5) * (1 - 0.5))   # capped at max_frequency
@@ -221,3 +221,27 @@ def test_gene_union_rows(tmp_path):
     assert g.disease in {"OMIM:100002", "OMIM:100003"}
     assert any("all the gene's diseases" in n for n in g.evidence.notes)
     assert {m.annotated_term for m in g.evidence.matched} == set(terms)
+
+
+def test_ancestor_decay_by_hand(ranker):
+    # Febrile seizure vs CRYAB (annotated Seizure, one is_a step up): LR x decay^1.
+    r = ranker.with_config(RankerConfig(**{**CFG.__dict__, "ancestor_decay": 0.5}))
+    s = scores(r, ["HP:0002373"])
+    assert s["CRYAB"] == pytest.approx(math.log10(0.5 * 0.2 / ((P1_SEIZ + 0.2) / 3)), abs=1e-5)
+    assert s["SCN1A"] == pytest.approx(math.log10(3), abs=1e-5)        # exact match: no decay
+
+
+def test_obsolete_without_replacement_is_an_error(ranker, monkeypatch):
+    monkeypatch.setitem(ranker.kb.mapper._map, "HP:0009998", (None, "obsolete"))
+    with pytest.raises(GenedxError, match="HP:0009998.*obsolete and has no replacement"):
+        ranker.rank(["HP:0001250", "HP:0009998"])
+
+
+def test_score_gene_anywhere(ranker):
+    q = ranker.query(["HP:0000518"])
+    top = ranker.rank_query(q, top=3)
+    for g in top:
+        one = ranker.score_gene(q, g.symbol)
+        assert (one.symbol, one.score, one.disease) == (g.symbol, g.score, g.disease)
+        assert one.evidence.matched == g.evidence.matched
+    assert ranker.score_gene(q, "NOPE") is None

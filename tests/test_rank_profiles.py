@@ -15,7 +15,8 @@ from genedx.rank.ranker import Ranker, RankerConfig
 from tests.conftest import TOY_HPO
 
 CFG = RankerConfig(no_match_lr=0.1, default_frequency=0.5, max_frequency=0.95, not_lr=0.01,
-                   excluded_weight=1.0, propagation="noisy_or", profile_smoothing=1.0, ancestor_decay=1.0)
+                   excluded_weight=1.0, propagation="noisy_or", profile_smoothing=1.0, ancestor_decay=1.0,
+                   case_prior=0.0)
 
 
 def _add_case(con, cid, gene, present, absent=(), split="train", source="phenopacket"):
@@ -59,7 +60,9 @@ def test_profiles_make_unannotated_genes_findable(home):
     assert top[0].symbol == "NEWG1"
     assert top[0].disease is None and "NEWG1 cases" in top[0].disease_name
     assert any("profile from 2 stored train-split cases" in n for n in top[0].evidence.notes)
-    assert train.options == {"profiles": "train", "profile_cases": 2, "profile_genes": 1}
+    opts = dict(train.options)
+    assert opts.pop("config")["ancestor_decay"] == 1.0          # constants that differ from the defaults
+    assert opts == {"profiles": "train", "profile_cases": 2, "profile_genes": 1}
 
 
 def test_profile_frequencies_by_hand(home):
@@ -131,3 +134,12 @@ def test_load_predictor(home):
             load_predictor("nope", con, home)
     finally:
         con.close()
+
+
+def test_case_prior(home):
+    # case_prior adds w * log10(1 + n_cases) to genes with stored cases (NEWG1: 2 train cases)
+    base = {g.symbol: g.score for g in _load(home, "train").rank(["HP:0000518"], top=5)}
+    pri = {g.symbol: g.score for g in _load(home, "train", RankerConfig(**{**CFG.__dict__, "case_prior": 0.5}))
+           .rank(["HP:0000518"], top=5)}
+    assert pri["NEWG1"] - base["NEWG1"] == pytest.approx(0.5 * math.log10(3), abs=1e-5)
+    assert pri["CRYAB"] == pytest.approx(base["CRYAB"])

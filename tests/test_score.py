@@ -92,7 +92,7 @@ def test_score_json_summary(runner, tmp_path):
     assert r.exit_code == 0, r.output
     d = json.loads(r.stdout)
     assert d["scored"] == 2 and d["skipped"] == 0
-    assert d["metrics"]["n"] == 2 or "top1" in json.dumps(d["metrics"])
+    assert d["metrics"]["n"] == 2 and d["metrics"]["metrics"]["top1"]["value"] == 1.0
 
 
 def test_score_resume(runner, tmp_path):
@@ -143,3 +143,13 @@ def test_score_cases_library(home, tmp_path):
     assert any("duplicate" in str(p) for p in rep.problems)
     assert rep.rankings == [("a", "CRYAB", ["CRYAB", "SCN1A"], "user")]
     assert read_existing(tmp_path / "o.jsonl") == {"a": ["CRYAB", "SCN1A"]}
+
+
+def test_rank_with_profiles_but_no_stored_cases(runner):
+    r = runner.invoke(app, ["rank", "HP:0000518", "--profiles", "train", "--json", "--top", "1"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert d["options"] == {"profiles": "train", "profile_cases": 0, "profile_genes": 0}
+    assert d["genes"][0]["symbol"] == "CRYAB"
+    r = runner.invoke(app, ["rank", "HP:0000518", "--profiles", "bogus"])
+    assert r.exit_code != 0 and "profiles" in str(r.exception)

@@ -53,11 +53,14 @@ c1, c2, c3 = st.columns([3, 1, 2])
 choice = c1.selectbox("Predictor", [lib.RANKER, *models], key="bt_predictor",
                       format_func=lambda c: "Phenotype ranker (default)" if c == lib.RANKER else f"Model: {c}")
 top = int(c2.number_input("Genes per case", min_value=1, max_value=100, value=20, key="bt_top"))
+mode = "closed"
+if choice != lib.RANKER:
+    mode = st.radio("Model mode", ["closed", "retrieval"], horizontal=True, key="bt_mode")
 c3.write("")
 if c3.button(f"Score {len(cases)} case(s)", type="primary", key="bt_score", width="stretch"):
     bar = st.progress(0.0, text="Scoring…")
     try:
-        loaded = lib.get_predictor(home, release, choice)
+        loaded = lib.get_predictor(home, release, choice, mode)
         t0 = time.perf_counter()
         preds = lib.rank_many(loaded, cases, top=top,
                               progress=lambda n: bar.progress(n / len(cases), text=f"Scored {n} / {len(cases)}"))
@@ -93,7 +96,7 @@ if res:
         st.bar_chart(pd.DataFrame({"rank": list(dist), "cases": list(dist.values())}), x="rank", y="cases",
                      x_label="rank of the true gene", y_label="cases", sort=False, height=260)
     st.dataframe(rows, hide_index=True, width="stretch", key="bt_table")
-    d1, d2, _ = st.columns([1, 1, 4])
+    d1 = d2 = st.container(horizontal=True)
     d1.download_button("Download JSONL", "\n".join(json.dumps(p.to_json()) for p in preds) + "\n",
                        file_name="genedx-scores.jsonl", mime="application/jsonl", key="bt_dl_jsonl")
     d2.download_button("Download CSV", lib.to_csv(rows), file_name="genedx-scores.csv", mime="text/csv",

@@ -129,8 +129,8 @@ def current_case() -> Case:
 st.title("Diagnose")
 st.caption("Enter the patient's phenotypes, then rank the genes most likely to explain them.")
 
-entry, case_col = st.columns([3, 2], gap="large")
-with entry:
+left, right = st.columns([2, 3], gap="large")
+with left:
     t_search, t_text, t_ids, t_file = st.tabs(["Search HPO", "Free text", "HPO ids", "Phenopacket"])
     with t_search:
         try:
@@ -169,7 +169,6 @@ with entry:
                          on_change=load_phenopacket)
         st.caption("Loading a file replaces the current case.")
 
-with case_col:
     st.subheader("Case")
     if S.dx_error:
         st.error(S.dx_error)
@@ -180,10 +179,12 @@ with case_col:
         if not terms:
             st.caption("none yet" if title == "Present" else "none (optional: symptoms the patient does not have)")
         for t in terms:
-            c_lab, c_flip, c_rm = st.columns([8, 1, 1])
+            c_lab, c_flip, c_rm = st.columns([10, 1, 1], vertical_alignment="center", gap="small")
             c_lab.markdown(f"{index.label(t)} `{t}`")
-            c_flip.button("⇄", key=f"dx_flip_{t}", on_click=flip_term, args=(t,), help=f"mark as {verb}")
-            c_rm.button("✕", key=f"dx_rm_{t}", on_click=remove_term, args=(t,), help="remove")
+            c_flip.button("", icon=":material/swap_horiz:", key=f"dx_flip_{t}", on_click=flip_term, args=(t,),
+                          help=f"mark as {verb}", type="tertiary")
+            c_rm.button("", icon=":material/close:", key=f"dx_rm_{t}", on_click=remove_term, args=(t,),
+                        help="remove", type="tertiary")
     c_sex, c_age = st.columns(2)
     c_sex.selectbox("Sex", lib.SEXES, key="dx_sex")
     c_age.number_input("Age (years)", min_value=0.0, max_value=120.0, step=1.0, key="dx_age",
@@ -194,6 +195,11 @@ with case_col:
     choice = c_pred.selectbox("Predictor", [lib.RANKER, *models], key="dx_predictor",
                               format_func=lambda c: "Phenotype ranker (default)" if c == lib.RANKER else f"Model: {c}")
     top = c_top.number_input("Genes", min_value=1, max_value=100, value=20, step=5, key="dx_top")
+    mode = "closed"
+    if choice != lib.RANKER:
+        mode = st.radio("Model mode", ["closed", "retrieval"], horizontal=True, key="dx_mode",
+                        help="closed: the model names genes from the case alone; retrieval: it re-ranks the "
+                             "phenotype ranker's candidates")
     if not models:
         st.caption("No trained model yet: run `genedx train rft --config training/configs/<recipe>.yaml` "
                    "(models appear here from the home's models folder).")
@@ -207,62 +213,66 @@ with case_col:
 if rank_clicked:
     case = current_case()
     try:
-        loaded = lib.get_predictor(home, release, choice)
+        loaded = lib.get_predictor(home, release, choice, mode)
         t0 = time.perf_counter()
         pred = lib.rank_case(loaded, case, top=int(top))
         S.dx_result = {"prediction": pred, "case": case, "seconds": time.perf_counter() - t0,
                        "predictor": loaded.name, "kind": loaded.kind}
         S.dx_error = None
     except GenedxError as e:
-        S.dx_result, S.dx_error = None, str(e)
-        st.error(str(e))
+        S.dx_result = None
+        right.error(str(e))
 
 res = S.dx_result
-if res:
-    pred, case = res["prediction"], res["case"]
-    st.divider()
-    st.subheader("Ranked genes")
-    if (case.present, case.absent) != (S.dx_present, S.dx_absent):
-        st.warning("The case changed since this ranking: press **Rank genes** again.")
-    st.caption(f"Predictor **{res['predictor']}** · HPO release **{pred.hpo_release or release}** · "
-               f"{len(case.present)} present / {len(case.absent)} absent terms · answered in {res['seconds']:.2f} s")
-    rows = lib.result_rows(pred)
-    if not rows:
-        st.info("No gene matched these phenotypes.")
+with right:
+    if not res:
+        st.subheader("Ranked genes")
+        st.info("Add the patient's phenotypes on the left (search, free text, HPO ids or a phenopacket), "
+                "then press **Rank genes**.")
     else:
-        # st.table (static HTML), not st.dataframe (canvas): short, printable, readable by any browser tool
-        st.table(pd.DataFrame([{**r, "score": f"{r['score']:.3f}"} for r in rows]).set_index("rank"))
-        d1, d2, _ = st.columns([1, 1, 4])
-        d1.download_button("Download CSV", lib.to_csv(rows), file_name=f"{case.id}-genes.csv", mime="text/csv",
-                           key="dx_dl_csv")
-        d2.download_button("Download JSON", lib.prediction_json(pred, case), file_name=f"{case.id}-genes.json",
-                           mime="application/json", key="dx_dl_json")
-        if pred.output:
-            think = pred.output.split(THINK_OPEN, 1)[-1].split(THINK_CLOSE, 1)[0].strip()
-            with st.expander("Model reasoning", expanded=True):
-                st.markdown(think or "_(no reasoning in the output)_")
-                st.code(pred.output, language=None)
-        st.markdown("**Evidence per gene**")
-        for i, g in enumerate(pred.genes, 1):
-            ev = g.evidence
-            title = f"{i}. {g.symbol} — {g.disease_name or g.disease or 'no disease'} · score {g.score:.3f}"
-            with st.expander(title):
-                st.markdown(f"Disease: {lib.disease_link(g.disease)} {g.disease_name or ''}")
-                if ev is None:
-                    st.caption("No per-phenotype evidence from this predictor.")
-                    continue
-                if ev.matched:
-                    st.markdown(f"Matched phenotypes ({len(ev.matched)})")
-                    st.table([{"patient": f"{m.patient_label or index.label(m.patient_term)} ({m.patient_term})",
-                               "annotated": f"{m.annotated_label or index.label(m.annotated_term)} ({m.annotated_term})",
-                               "contribution": round(m.contribution, 3)} for m in ev.matched])
-                if ev.excluded:
-                    st.markdown(f"Absent in the patient but typical of the disease — counted against ({len(ev.excluded)})")
-                    st.table([{"absent in patient": f"{m.patient_label or index.label(m.patient_term)} ({m.patient_term})",
-                               "annotated": f"{m.annotated_label or index.label(m.annotated_term)} ({m.annotated_term})",
-                               "contribution": round(m.contribution, 3)} for m in ev.excluded])
-                if ev.unmatched:
-                    st.markdown("Not explained by this disease: " +
-                                ", ".join(f"{index.label(t)} ({t})" for t in ev.unmatched))
-                for note in ev.notes:
-                    st.caption(note)
+        pred, case = res["prediction"], res["case"]
+        st.subheader("Ranked genes")
+        if (case.present, case.absent) != (S.dx_present, S.dx_absent):
+            st.warning("The case changed since this ranking: press **Rank genes** again.")
+        st.caption(f"Predictor **{res['predictor']}** · HPO release **{pred.hpo_release or release}** · "
+                   f"{len(case.present)} present / {len(case.absent)} absent terms · answered in {res['seconds']:.2f} s")
+        rows = lib.result_rows(pred)
+        if not rows:
+            st.info("No gene matched these phenotypes.")
+        else:
+            # st.table (static HTML), not st.dataframe (canvas): short, printable, readable by any browser tool
+            st.table(pd.DataFrame([{**r, "score": f"{r['score']:.3f}"} for r in rows]), hide_index=True)
+            d1 = d2 = st.container(horizontal=True)
+            d1.download_button("Download CSV", lib.to_csv(rows), file_name=f"{case.id}-genes.csv", mime="text/csv",
+                               key="dx_dl_csv")
+            d2.download_button("Download JSON", lib.prediction_json(pred, case), file_name=f"{case.id}-genes.json",
+                               mime="application/json", key="dx_dl_json")
+            if pred.output:
+                think = pred.output.split(THINK_OPEN, 1)[-1].split(THINK_CLOSE, 1)[0].strip()
+                with st.expander("Model reasoning", expanded=True):
+                    st.markdown(think or "_(no reasoning in the output)_")
+                    st.code(pred.output, language=None)
+            st.markdown("**Evidence per gene**")
+            for i, g in enumerate(pred.genes, 1):
+                ev = g.evidence
+                title = f"{i}. {g.symbol} — {g.disease_name or g.disease or 'no disease'} · score {g.score:.3f}"
+                with st.expander(title):
+                    st.markdown(f"Disease: {lib.disease_link(g.disease)} {g.disease_name or ''}")
+                    if ev is None:
+                        st.caption("No per-phenotype evidence from this predictor.")
+                        continue
+                    if ev.matched:
+                        st.markdown(f"Matched phenotypes ({len(ev.matched)})")
+                        st.table([{"patient": f"{m.patient_label or index.label(m.patient_term)} ({m.patient_term})",
+                                   "annotated": f"{m.annotated_label or index.label(m.annotated_term)} ({m.annotated_term})",
+                                   "contribution": round(m.contribution, 3)} for m in ev.matched])
+                    if ev.excluded:
+                        st.markdown(f"Absent in the patient but typical of the disease — counted against ({len(ev.excluded)})")
+                        st.table([{"absent in patient": f"{m.patient_label or index.label(m.patient_term)} ({m.patient_term})",
+                                   "annotated": f"{m.annotated_label or index.label(m.annotated_term)} ({m.annotated_term})",
+                                   "contribution": round(m.contribution, 3)} for m in ev.excluded])
+                    if ev.unmatched:
+                        st.markdown("Not explained by this disease: " +
+                                    ", ".join(f"{index.label(t)} ({t})" for t in ev.unmatched))
+                    for note in ev.notes:
+                        st.caption(note)

@@ -34,7 +34,7 @@ def init(out: Optional[Path] = typer.Option(None, "--out", "-o", help="Model dir
 
     hf_logging.disable_progress_bar()
     out = out or get_home().models_dir / f"{size}-init"
-    with db() as con, err_console.status(f"building a {size} model"):
+    with db(read_only=True) as con, err_console.status(f"building a {size} model"):
         report = init_model(out, size, con=con, seed=seed, overwrite=overwrite)
     if json_out:
         console.print_json(json.dumps(report.__dict__))
@@ -49,7 +49,7 @@ def init(out: Optional[Path] = typer.Option(None, "--out", "-o", help="Model dir
 
 def eval_cmd(
     predictor: str = typer.Option("ranker", "--predictor", "-p", help="ranker | model:DIR (see `genedx score`)."),
-    cases: List[str] = typer.Option(..., "--cases", "-c", help="Cases with true genes (files/folders/JSONL), or split:NAME for stored cases."),
+    cases: List[str] = typer.Option(..., "--cases", "-c", help="Cases with true genes (files/folders/JSONL), or a stored split: split:NAME (or just NAME)."),
     mode: str = typer.Option("closed", "--mode", help="Prompt mode for model predictors: closed | retrieval."),
     top: int = typer.Option(20, "--top", help="Genes kept per case."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Evaluate only the first N cases."),

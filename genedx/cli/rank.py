@@ -97,6 +97,7 @@ def score_cmd(
     inputs: List[Path] = typer.Argument(..., help="Cases: phenopacket files/folders/zips, .jsonl(.gz), genedx exports."),
     out: Path = typer.Option(..., "--out", "-o", help="Output JSONL, one prediction per case."),
     predictor: str = typer.Option("ranker", "--predictor", "-p", help="ranker | model:DIR"),
+    mode: str = typer.Option("closed", "--mode", help="model:DIR prompt mode: closed | retrieval (ranker candidates)."),
     top: int = typer.Option(10, "--top", "-n", min=1, help="Genes kept per case."),
     profiles: str = typer.Option("train", "--profiles", help=PROFILES_HELP),
     resume: bool = typer.Option(False, "--resume", help="Keep OUT's lines and skip the ids already there."),
@@ -112,7 +113,7 @@ def score_cmd(
     home = get_home()
     with db(read_only=True) as con:
         with err_console.status(f"loading predictor {predictor}"):
-            pred = load_predictor(predictor, con, home, profiles=profiles, explain=evidence)
+            pred = load_predictor(predictor, con, home, profiles=profiles, explain=evidence, mode=mode)
         mapper = TermMapper.from_db(con)
     with progress() as bar:
         task = bar.add_task("scoring", total=None)

@@ -26,7 +26,7 @@ from genedx.grade.metrics import GradedCase, Metrics, _grade_any, compute_metric
 class PredictionLine:
     id: str
     output: str | None = None
-    genes: list[str] | None = None
+    genes: list[str | dict] | None = None   # symbols, or {"symbol", "score", ...} as `genedx score` writes
 
 
 @dataclass
@@ -88,24 +88,28 @@ def _prediction(line: str) -> PredictionLine | str:
         symbols = [g.get("symbol") if isinstance(g, dict) else g for g in genes]
         if not all(isinstance(s, str) for s in symbols):
             return f"{pid}: \"genes\" must hold symbols or {{\"symbol\": ...}} objects"
-        return PredictionLine(pid, genes=symbols)
+        return PredictionLine(pid, genes=genes)
     return f"{pid}: needs \"output\" (text) or \"genes\" (list)"
 
 
-def read_truth(paths: Iterable[str | Path]) -> tuple[dict[str, Case], list[str]]:
-    """Cases with a gene by id, and one problem line per unusable or duplicate case record."""
+def read_truth(paths: Iterable[str | Path]) -> tuple[dict[str, Case], list[str], set[str]]:
+    """Cases with a gene by id, one problem line per unusable or duplicate case record, and the ids
+    of the unusable records (their predictions are not reported a second time)."""
     cases: dict[str, Case] = {}
     problems: list[str] = []
+    bad_ids: set[str] = set()
     for item in read_cases(paths, require_gene=True):
         if isinstance(item, BadRecord):
             problems.append(str(item))
+            bad_ids.add(item.record)
         elif not item.gene:
             problems.append(f"{item.id}: case has no gene to grade against")
+            bad_ids.add(item.id)
         elif item.id in cases:
             problems.append(f"{item.id}: duplicate case id (the first one is used)")
         else:
             cases[item.id] = item
-    return cases, problems
+    return cases, problems, bad_ids
 
 
 def grade_files(cases: Iterable[str | Path], predictions: str | Path,
@@ -116,7 +120,7 @@ def grade_files(cases: Iterable[str | Path], predictions: str | Path,
         raise GenedxError(f"--max-genes must be >= 1, got {max_genes}")
     g = grader if isinstance(grader, ConfiguredGrader) else grader_from_config(
         grader if grader is not None else {"type": "ranked_gene", "max_rank": max_genes})
-    truth, case_problems = read_truth(cases)
+    truth, case_problems, bad_ids = read_truth(cases)
     preds, pred_problems = read_predictions(predictions)
     if not truth:
         raise GenedxError(f"no usable cases with a gene in {', '.join(map(str, cases))}"
@@ -125,7 +129,8 @@ def grade_files(cases: Iterable[str | Path], predictions: str | Path,
     for p in preds:
         case = truth.get(p.id)
         if case is None:
-            unknown.append(p.id)
+            if p.id not in bad_ids:  # a bad case record was reported already
+                unknown.append(p.id)
             continue
         done.add(p.id)
         graded.append(_grade_any(p.id, case.gene, p.output, p.genes, g, case.source, max_genes))

@@ -24,7 +24,7 @@ import yaml
 
 from genedx.answer_format import MAX_GENES
 from genedx.errors import GenedxError
-from genedx.grade.parse import _lookup, parse_answer
+from genedx.grade.parse import _lookup, answer_block, parse_answer, strip_reasoning
 from genedx.kb.genes import GeneNormalizer
 
 CURVES = ("exponential", "reciprocal", "linear")
@@ -146,6 +146,8 @@ def _build(cfg: Any, path: str) -> ConfiguredGrader:
     if "name" in cfg and not isinstance(cfg["name"], str):
         raise GenedxError(f"grader config {path!r}: name must be a string")
     fn = _REGISTRY[kind]
+    if any(str(k).startswith("_") for k in params):
+        raise GenedxError(f"grader config {path!r}: unknown key(s) {sorted(k for k in params if str(k).startswith('_'))}")
     if kind == "multi":  # sub-configs are built recursively with their own paths in errors
         params["_path"] = path
     if _is_plain(fn):
@@ -168,6 +170,8 @@ def _build(cfg: Any, path: str) -> ConfiguredGrader:
     except GenedxError as e:
         msg = str(e)
         raise GenedxError(msg if msg.startswith("grader config") else f"grader config {path!r}: {msg}") from None
+    if not callable(built):
+        raise GenedxError(f"grader config {path!r}: the {kind!r} factory returned {type(built).__name__}, not a grader")
     if not isinstance(built, ConfiguredGrader):
         return ConfiguredGrader(built, dict(cfg))
     if "name" in cfg:  # keep the user's label on the normalised config
@@ -299,9 +303,8 @@ def string_check(operation: str = "eq", input: str = "first_gene", reference: st
 
 
 def _answer_block(output: str) -> str:
-    from genedx.grade.parse import _ANSWER_BLOCK  # the same regex the parser uses
-    blocks = _ANSWER_BLOCK.findall(output)
-    return blocks[-1].strip() if blocks else output.strip()
+    block = answer_block(strip_reasoning(output))  # the same rules the parser uses
+    return (block if block is not None else output).strip()
 
 
 @register_grader("format")

@@ -36,6 +36,7 @@ class GradedCase:
     well_formed: bool
     source: str | None = None
     output: str | None = None   # the raw model text, when the prediction was text
+    scores: list[float | None] | None = None  # the predictor's score of each of ``genes``, when it gave them
 
 
 @dataclass
@@ -109,7 +110,7 @@ def grade_predictions(predictions: Iterable[Any], cases: Iterable[Any] | Mapping
         if isinstance(p, dict):
             cid, output, genes = str(p.get("id")), p.get("output"), p.get("genes")
         else:
-            cid, output, genes = p.case_id, p.output, [g.symbol for g in p.genes]
+            cid, output, genes = p.case_id, p.output, [{"symbol": g.symbol, "score": g.score} for g in p.genes]
         case = by_id.get(cid)
         if case is None or not case.gene or cid in seen:
             continue
@@ -121,10 +122,20 @@ def grade_predictions(predictions: Iterable[Any], cases: Iterable[Any] | Mapping
 
 def _grade_any(cid: str, truth: str, output: Any, genes: Any, grader: ConfiguredGrader, source: str | None,
                max_genes: int) -> GradedCase:
+    """Grade text when there is text, else a gene list (symbols or ``{"symbol", "score"}`` dicts)."""
     if isinstance(output, str):
         return grade_output(cid, truth, output, grader, source, max_genes)
-    symbols = [g.get("symbol") if isinstance(g, dict) else g for g in (genes or [])]
-    return grade_genes(cid, truth, [s for s in symbols if isinstance(s, str)], grader, source, max_genes)
+    items = [g if isinstance(g, dict) else {"symbol": g} for g in (genes or [])]
+    graded = grade_genes(cid, truth, [g["symbol"] for g in items if isinstance(g.get("symbol"), str)], grader,
+                         source, max_genes)
+    if any(isinstance(g.get("score"), (int, float)) for g in items):
+        norm = GeneNormalizer.default()
+        by_symbol: dict[str, float | None] = {}
+        for g in items:
+            if isinstance(g.get("symbol"), str):
+                by_symbol.setdefault(norm.normalize(g["symbol"]) or "", g.get("score"))
+        graded.scores = [by_symbol.get(sym) for sym in graded.genes]
+    return graded
 
 
 def metrics_from_rankings(rows: Iterable[tuple[str, str, Sequence[str], str | None]],

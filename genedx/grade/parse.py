@@ -24,6 +24,7 @@ fast path for well-formed answers (the GRPO hot loop grades thousands of complet
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
 from dataclasses import dataclass, field
@@ -34,23 +35,22 @@ from genedx.kb.genes import GeneNormalizer
 # Strict format: reasoning (optionally opened) closed by </think>, one answer block, nothing after.
 # (Greedy ``.*``: the last </think> ends the reasoning; a lazy one is 10x slower on long reasoning.)
 _WELL_FORMED = re.compile(r"(?:\s*(?:<think>)?.*</think>)?\s*<answer>([^<]*)</answer>\s*", re.S)
-_THINK_BLOCK = re.compile(r"<think>.*?</think>", re.S | re.I)
+_THINK_TAG = re.compile(r"<(/?)think>", re.I)
 _THINK_OPEN = re.compile(r"<think>", re.I)
-_THINK_CLOSE = re.compile(r"</think>", re.I)
-_ANSWER_BLOCK = re.compile(r"<answer>(.*?)</answer>", re.S | re.I)
+_ANSWER_CLOSE = re.compile(r"</answer>", re.I)
 _ANSWER_OPEN = re.compile(r"<answer>", re.I)
 _TAG = re.compile(r"</?\s*[A-Za-z_]+\s*>")
 _FENCE = re.compile(r"```[A-Za-z]*")
-_LIST_LINE = re.compile(r"^[ \t>]*(?:\(?\d{1,3}[.):]|[-*\u2022+])[ \t]+(.+?)[ \t]*$", re.M)
+_LIST_LINE = re.compile(r"^[ \t>]*(?:\(?\d{1,3}[.):]|[-*\u2022+])[ \t]+(.+)$", re.M)
 _SPLIT = re.compile(r"[,;\n\t|]+")
 _LABEL = re.compile(
-    r"^(?:the\s+)?(?:final\s+|top\s+|most\s+likely\s+)?(?:answer|genes?|gene\s+list|ranking|ranked\s+genes|"
+    r"^(?:(?:the|my|our)\s+)?(?:(?:final|top|most\s+likely|likely|predicted|suggested|causal|causative|"
+    r"candidate)\s+)*(?:answer|genes?|gene\s+list|ranking|ranked\s+genes|"
     r"candidates?|candidate\s+genes|diagnosis)\b(?:\s*(?:is|are)\b\s*:?|\s*[:=])\s*", re.I)
 _LEAD = re.compile(r"\s*\**([A-Za-z0-9][A-Za-z0-9\-._@#/]{0,29}(?<!\.))\**(?:\s*$|\s+[-\u2013\u2014]\s|\s*[:(])")
-_LABEL_WORDS = {"ANSWER", "FINAL", "TOP", "THE", "MOST", "GENE", "GENES", "RANKING", "RANKED", "CANDIDATE",
-                "CANDIDATES", "DIAGNOSIS"}
+_LABEL_WORDS = {"ANSWER", "FINAL", "TOP", "THE", "MY", "OUR", "MOST", "LIKELY", "PREDICTED", "SUGGESTED",
+                "CAUSAL", "CAUSATIVE", "GENE", "GENES", "RANKING", "RANKED", "CANDIDATE", "CANDIDATES", "DIAGNOSIS"}
 _CUT = re.compile(r"\s[-\u2013\u2014]\s|[:(=]")
-_PAREN = re.compile(r"\([^)]*\)")
 _MARKUP = str.maketrans({c: " " for c in "*`\"'[]{}\u201c\u201d\u2018\u2019"})
 _SYMBOL = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-._@#/]{0,29}(?<!\.)")
 # A whole answer that is just symbols separated by commas (the common case, checked in one C call).
@@ -157,18 +157,47 @@ def _normalise(raw: list[str], max_genes: int, norm: GeneNormalizer) -> list[str
     return genes[:max_genes] if len(genes) > max_genes else genes
 
 
+def strip_reasoning(text: str) -> str:
+    """``text`` without closed ``<think>`` blocks, and without everything before an orphan ``</think>``.
+
+    One linear pass over the tags (a lazy ``<think>.*?</think>`` regex is quadratic on outputs
+    that repeat ``<think>`` without closing it). An unclosed ``<think>`` is left in place.
+    """
+    pieces: list[str] = []
+    cur, block = 0, -1
+    for m in _THINK_TAG.finditer(text):
+        if m.group(1):  # </think>
+            if block >= 0:
+                pieces.append(text[cur:block])
+                block = -1
+            else:  # orphan close: everything before it was reasoning
+                pieces = []
+            cur = m.end()
+        elif block < 0:
+            block = m.start()
+    pieces.append(text[cur:])
+    return " ".join(pieces)
+
+
+def answer_block(text: str) -> str | None:
+    """Content of the last closed ``<answer>`` block, else of a truncated last ``<answer>``, else None."""
+    opens = [m.end() for m in _ANSWER_OPEN.finditer(text)]
+    if not opens:
+        return None
+    closes = [m.start() for m in _ANSWER_CLOSE.finditer(text)]
+    if closes:
+        i = bisect.bisect_right(opens, closes[-1]) - 1  # the last <answer> before the last </answer>
+        if i >= 0 and opens[i] <= closes[-1]:
+            return text[opens[i]:closes[-1]]  # a model that corrects itself means its last answer
+    return text[opens[-1]:] if opens[-1] > (closes[-1] if closes else -1) else None
+
+
 def _answer_text(text: str) -> str:
     """The part of the output that holds the answer (reasoning removed)."""
-    t = _THINK_BLOCK.sub(" ", text)
-    closes = list(_THINK_CLOSE.finditer(t))
-    if closes:  # orphan </think>: everything before it was reasoning
-        t = t[closes[-1].end():]
-    blocks = _ANSWER_BLOCK.findall(t)
-    if blocks:
-        return blocks[-1]  # a model that corrects itself means its last answer
-    opens = list(_ANSWER_OPEN.finditer(t))
-    if opens:  # truncated answer block
-        return t[opens[-1].end():]
+    t = strip_reasoning(text)
+    block = answer_block(t)
+    if block is not None:
+        return block
     m = _THINK_OPEN.search(t)
     if m:  # unclosed reasoning hides the rest
         t = t[:m.start()]
@@ -207,7 +236,6 @@ def _token(item: str) -> str | None:
     m = _CUT.search(s)
     if m:
         s = s[:m.start()]
-    s = _PAREN.sub(" ", s)
     words = s.split()
     if not words or len(words) > 3:  # a sentence, not a symbol
         return None
@@ -223,10 +251,10 @@ def _json_items(content: str) -> list[str] | None:
     for i in starts:
         try:
             value, _ = _DECODER.raw_decode(content, i)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: "[[[[..." deeper than the stack
             continue
         items = _json_values(value)
-        if items is not None:
+        if items:  # an empty or number-only list (e.g. a citation "[1]") is not the answer
             return items
     return None
 

@@ -55,7 +55,8 @@ def _write(con: duckdb.DuckDBPyConnection, run_id: str, graded: Sequence[GradedC
             if not c.genes:  # keep the raw text even when nothing parsed
                 rows.append([run_id, c.case_id, None, None, None, c.output])
             for r, sym in enumerate(c.genes, 1):
-                rows.append([run_id, c.case_id, r, sym, None, c.output if r == 1 else None])
+                score = c.scores[r - 1] if c.scores and r <= len(c.scores) else None
+                rows.append([run_id, c.case_id, r, sym, score, c.output if r == 1 else None])
         if rows:
             con.executemany("INSERT INTO prediction VALUES (?, ?, ?, ?, ?, ?)", rows)
     if metrics is not None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from pathlib import Path
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -39,6 +40,9 @@ def collect_cases(con: duckdb.DuckDBPyConnection, specs: Sequence[str], limit: i
 
     say = on_bad or (lambda _b: None)
     cases: list[Case] = []
+    splits = {r[0] for r in con.execute("SELECT DISTINCT split FROM case_split").fetchall()}
+    # A bare split name ("validation") that is not a file means the stored split.
+    specs = [f"{SPLIT_PREFIX}{s}" if s in splits and not Path(s).exists() else s for s in specs]
     paths = [s for s in specs if not s.startswith(SPLIT_PREFIX)]
     for s in specs:
         if s.startswith(SPLIT_PREFIX):

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import duckdb
 import numpy as np
 
+from genedx.cases.terms import UNKNOWN, TermMapper  # noqa: F401  (UNKNOWN re-exported for the ranker)
 from genedx.home import require_kb
 
 PHENOTYPIC_ABNORMALITY = "HP:0000118"
@@ -24,7 +25,7 @@ class KbData:
     terms: list[str]                      # column index -> phenotype term id
     term_index: dict[str, int]
     labels: dict[str, str]                # every term id -> label
-    id_map: dict[str, str | None]         # any id a case may carry -> current id (None: no replacement)
+    mapper: TermMapper                    # any id a case may carry -> (current id | None, kind)
     anc_ptr: np.ndarray                   # CSR of the is_a closure (self included) over columns:
     anc_idx: np.ndarray                   #   ancestors of column j = anc_idx[anc_ptr[j]:anc_ptr[j+1]]
     anc_dist: np.ndarray                  #   is_a steps from j to each ancestor (closest first)
@@ -56,7 +57,8 @@ def load_kb_data(con: duckdb.DuckDBPyConnection) -> KbData:
     ).fetchall()]
     tix = _index(terms)
     labels = dict(con.execute("SELECT id, label FROM hpo_term").fetchall())
-    id_map = dict(con.execute("SELECT id, term FROM hpo_id_map").fetchall())
+    mapper = TermMapper({i: (t, k) for i, t, k in con.execute("SELECT id, term, kind FROM hpo_id_map").fetchall()},
+                        labels, release)
 
     anc = con.execute("""
         SELECT a.term, a.ancestor, a.distance FROM hpo_ancestor a
@@ -89,7 +91,7 @@ def load_kb_data(con: duckdb.DuckDBPyConnection) -> KbData:
     if np.ma.isMaskedArray(ann["frequency"]):
         freq = np.ma.filled(ann["frequency"].astype(np.float64), np.nan)
     return KbData(
-        hpo_release=release, terms=terms, term_index=tix, labels=labels, id_map=id_map,
+        hpo_release=release, terms=terms, term_index=tix, labels=labels, mapper=mapper,
         anc_ptr=anc_ptr, anc_idx=a_col[order], anc_dist=np.asarray(anc["distance"], dtype=np.int32)[order],
         diseases=diseases, disease_names=dict(disease_rows),
         ann_row=np.array([dix[d] for d in ann["disease"][keep]], dtype=np.int64),

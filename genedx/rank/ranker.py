@@ -19,7 +19,7 @@ itself is scipy.sparse / numpy.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Sequence
 
 import duckdb
@@ -29,7 +29,7 @@ import scipy.sparse as sp
 from genedx.cases.model import Case
 from genedx.errors import GenedxError
 from genedx.predict import Evidence, GeneScore, Prediction, TermMatch
-from genedx.rank.kbdata import PHENOTYPIC_ABNORMALITY, KbData, load_kb_data
+from genedx.rank.kbdata import PHENOTYPIC_ABNORMALITY, UNKNOWN, KbData, load_kb_data
 from genedx.rank.profiles import CaseProfiles, load_case_profiles
 
 
@@ -37,7 +37,7 @@ from genedx.rank.profiles import CaseProfiles, load_case_profiles
 class RankerConfig:
     """The model's constants (tuned on a fixed publication-disjoint tuning part of dev; see bench)."""
 
-    no_match_lr: float = 0.1          # LR of a present term the disease explains by no informative ancestor
+    no_match_lr: float = 0.3          # LR of a present term the disease explains by no informative ancestor
     default_frequency: float = 0.5    # annotation frequency when the release gives none
     max_frequency: float = 0.95       # cap: one annotation never makes a term certain (keeps LRs finite)
     not_lr: float = 0.01              # present term the disease is annotated NOT to have
@@ -47,9 +47,9 @@ class RankerConfig:
     profile_smoothing: float = 1.0    # profile frequency = k / (n + smoothing)
     profile_mode: str = "blend"       # "blend": noisy-or of profile and each disease of the gene; "separate"
     propagation: str = "noisy_or"     # how annotation frequencies combine up the ontology: noisy_or | max
-    excluded_weight: float = 1.0      # scales the log LR of absent terms
-    ancestor_decay: float = 1.0       # LR of a match through an ancestor c is multiplied by decay^steps(q -> c)
-    case_prior: float = 0.0           # profiles only: add case_prior * log10(1 + cases of the gene) (a gene prior)
+    excluded_weight: float = 0.2      # scales the log LR of absent terms (1.0 = LIRICAL; see docs/ranker.md)
+    ancestor_decay: float = 0.2       # LR of a match through an ancestor c is multiplied by decay^steps(q -> c)
+    case_prior: float = 0.5           # profiles only: add case_prior * log10(1 + cases of the gene) (a gene prior)
     gene_rows: bool = False           # also score each gene on the union (max) of all its diseases' annotations
 
     def __post_init__(self) -> None:
@@ -245,6 +245,18 @@ class Ranker:
         self._lr = (p_all @ sp.diags((1.0 / self.bg).astype(np.float32))).tocsc()  # P / bg, for present
         self._x = sp.vstack(blocks_x).tocsc()
         self._row_of_dis = row_of_dis
+        # Candidate ancestors of every term (root excluded) with their decay weights, as CSR arrays.
+        keep = kb.anc_idx != self._root
+        term_of = np.repeat(np.arange(n_terms), np.diff(kb.anc_ptr))[keep]
+        self._cand_idx = kb.anc_idx[keep].astype(np.int64)
+        self._cand_w = cfg.ancestor_decay ** kb.anc_dist[keep].astype(np.float64)
+        self._cand_ptr = np.concatenate([[0], np.cumsum(np.bincount(term_of, minlength=n_terms))])
+        # Matching only needs candidates that can beat no_match_lr for SOME row: dropping the others
+        # (mostly very general ancestors) changes no score and makes ranking several times faster.
+        colmax = np.asarray(self._lr.max(axis=0).todense()).ravel()
+        useful = colmax[self._cand_idx] * self._cand_w > cfg.no_match_lr
+        self._m_idx, self._m_w = self._cand_idx[useful], self._cand_w[useful].astype(np.float32)
+        self._m_ptr = np.concatenate([[0], np.cumsum(np.bincount(term_of[useful], minlength=n_terms))])
         # Gene prior from stored real cases (how often a gene is reported): log10(1 + n_cases) x weight.
         self._prior = np.zeros(len(self.genes))
         if cfg.case_prior and profiles is not None and profiles.genes:
@@ -252,6 +264,10 @@ class Ranker:
         self._pair_gene = np.concatenate(pair_gene).astype(np.int64)
         self._pair_row = np.concatenate(pair_row).astype(np.int64)
         self._gene_index = gene_idx
+        order = np.lexsort((self._pair_row, self._pair_gene))     # by gene, then row
+        self._pg_row = self._pair_row[order]
+        self._pg_len = np.bincount(self._pair_gene, minlength=len(self.genes))
+        self._pg_start = np.concatenate([[0], np.cumsum(self._pg_len)[:-1]])
         for m in (self._p, self._lr, self._x):
             m.sort_indices()
         self.n_rows = p_all.shape[0]
@@ -265,6 +281,7 @@ class Ranker:
         # [t, c] = distance + 1 when c is t or an ancestor (for finding the annotation under a match)
         self._desc = sp.csc_matrix((kb.anc_dist.astype(np.float32) + 1,
                                     (np.repeat(np.arange(n_terms), n_anc), kb.anc_idx)), shape=(n_terms, n_terms))
+        self._desc.sort_indices()
         self.build_seconds = time.perf_counter() - t0
 
     # ------------------------------------------------------------------ loading
@@ -298,13 +315,14 @@ class Ranker:
 
     # ------------------------------------------------------------------ queries
     def resolve(self, ids: Iterable[str], what: str = "term") -> tuple[list[int], list[str]]:
-        """HPO ids -> matrix columns. Alt/obsolete ids are mapped; an unknown id is a GenedxError."""
+        """HPO ids -> matrix columns. Alt/obsolete ids are mapped (``genedx.cases.terms.TermMapper``);
+        an unknown id, or an obsolete one without a replacement, is a GenedxError naming it."""
         cols, notes = [], []
         for raw in ids:
             tid = str(raw).strip().upper().replace("_", ":")
-            if tid not in self.kb.id_map:
+            cur, kind = self.kb.mapper.map(tid)
+            if kind == UNKNOWN:
                 raise GenedxError(f"unknown HPO term {raw!r} ({what})")
-            cur = self.kb.id_map[tid]
             if cur is None:
                 raise GenedxError(f"HPO term {tid} ({what}) is obsolete and has no replacement")
             if cur != tid:
@@ -337,27 +355,31 @@ class Ranker:
         return Query(specific, absn, notes)
 
     def _candidates(self, q: int) -> np.ndarray:
-        anc = self.kb.ancestors(q)
-        return anc[anc != self._root]
+        """Ancestors of column q (self first, root excluded): where the patient term may match."""
+        return self._cand_idx[self._cand_ptr[q]:self._cand_ptr[q + 1]]
 
     def _candidate_weights(self, q: int) -> np.ndarray:
-        anc = self.kb.ancestors(q)
-        dist = self.kb.anc_dist[self.kb.anc_ptr[q]:self.kb.anc_ptr[q + 1]]
-        return self.config.ancestor_decay ** dist[anc != self._root].astype(np.float64)
+        """ancestor_decay ** is_a steps from q to each candidate."""
+        return self._cand_w[self._cand_ptr[q]:self._cand_ptr[q + 1]]
 
     # ------------------------------------------------------------------ scoring
     def row_scores(self, query: Query) -> np.ndarray:
         """log10 likelihood ratio of every scoring row (disease / profile / blend) for the query."""
         cfg = self.config
         cands = [self._candidates(q) for q in query.present]
-        union, inv = np.unique(np.concatenate(cands), return_inverse=True)
-        sub = self._lr[:, union].toarray()                       # rows x |union|
-        offsets = np.cumsum([0] + [len(c) for c in cands[:-1]])
-        vals = sub[:, inv]
-        if cfg.ancestor_decay != 1.0:
-            vals = vals * np.concatenate([self._candidate_weights(q) for q in query.present])
-        best = np.maximum.reduceat(vals, offsets, axis=1)  # rows x n_present
-        score = np.log10(np.maximum(best, cfg.no_match_lr)).sum(axis=1)
+        spans = [(self._m_ptr[q], self._m_ptr[q + 1]) for q in query.present]
+        spans = [(lo, hi) for lo, hi in spans if hi > lo]
+        # terms no row can match score no_match_lr everywhere
+        score = np.full(self.n_rows, (len(query.present) - len(spans)) * np.log10(cfg.no_match_lr))
+        if spans:
+            idx = np.concatenate([self._m_idx[lo:hi] for lo, hi in spans])
+            w = np.concatenate([self._m_w[lo:hi] for lo, hi in spans])
+            union, inv = np.unique(idx, return_inverse=True)
+            sub = self._lr[:, union].toarray()                   # rows x |union|
+            offsets = np.cumsum([0] + [hi - lo for lo, hi in spans[:-1]])
+            vals = sub[:, inv] * w
+            best = np.maximum.reduceat(vals, offsets, axis=1)    # rows x matched present terms
+            score += np.log10(np.maximum(best, cfg.no_match_lr)).sum(axis=1)
         if cfg.use_not and self._x.nnz:
             x = self._x
             for c_list in cands:
@@ -384,15 +406,12 @@ class Ranker:
         return self._gene_scores(self.row_scores(query))
 
     def _gene_scores(self, rs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        pr = rs[self._pair_row]
-        order = np.lexsort((self._pair_row, -pr))          # best first; ties -> lower row
-        g_sorted = self._pair_gene[order]
-        genes, first = np.unique(g_sorted, return_index=True)
-        scores = np.full(len(self.genes), -np.inf)
-        best_row = np.full(len(self.genes), -1, dtype=np.int64)
-        scores[genes] = pr[order][first] + self._prior[genes]
-        best_row[genes] = self._pair_row[order][first]
-        return scores, best_row
+        # pairs are sorted by gene once (in __init__): segment max, then the first row reaching it
+        pr = rs[self._pg_row]
+        scores = np.maximum.reduceat(pr, self._pg_start)
+        hit = np.where(pr == np.repeat(scores, self._pg_len), np.arange(len(pr)), len(pr))
+        best_row = self._pg_row[np.minimum.reduceat(hit, self._pg_start)]
+        return scores + self._prior, best_row
 
     def ranked(self, query: Query) -> tuple[list[str], np.ndarray, np.ndarray]:
         """Every gene best first (ties by symbol), with scores and best rows in that order."""
@@ -430,6 +449,21 @@ class Ranker:
             out.append(gs)
         return out
 
+    def score_gene(self, q: Query, symbol: str, explain: bool = True) -> GeneScore | None:
+        """One gene's score, disease and evidence wherever it ranks; None when the ranker lacks the gene."""
+        i = self._gene_index.get(symbol)
+        if i is None:
+            return None
+        rs = self.row_scores(q)
+        scores, best_row = self._gene_scores(rs)
+        r = int(best_row[i])
+        d, name = self._row_disease_label(r, rs)
+        gs = GeneScore(symbol, float(scores[i]), d, name)
+        if explain:
+            gs.evidence = self.explain(q, r, rs)
+            gs.evidence.notes = list(q.notes) + gs.evidence.notes
+        return gs
+
     # ------------------------------------------------------------------ explanations
     def _row_disease_label(self, r: int, rs: np.ndarray | None = None) -> tuple[str | None, str | None]:
         d = self.row_disease[r]
@@ -455,15 +489,16 @@ class Ranker:
             sources.append((self._direct, d))
         if self.row_profile[r] >= 0 and self._prof_direct is not None:
             sources.append((self._prof_direct, self.row_profile[r]))
-        below = self._desc[:, c]                       # descendants-or-self of c, data = distance + 1
+        d = self._desc
+        lo, hi = d.indptr[c], d.indptr[c + 1]
+        below, dist = d.indices[lo:hi], d.data[lo:hi]   # descendants-or-self of c, distance + 1
         for m, i in sources:
             cols, vals = m.indices[m.indptr[i]:m.indptr[i + 1]], m.data[m.indptr[i]:m.indptr[i + 1]]
-            dist = below[cols].toarray().ravel()
-            for a, f, dd in zip(cols, vals, dist):
-                if dd > 0:
-                    key = (-dd, float(f))
-                    if best_key is None or key > best_key:
-                        best, best_key = int(a), key
+            _, ia, ib = np.intersect1d(cols, below, assume_unique=True, return_indices=True)
+            for a, f, dd in zip(cols[ia], vals[ia], dist[ib]):
+                key = (-dd, float(f))
+                if best_key is None or key > best_key:
+                    best, best_key = int(a), key
         return best
 
     def _match(self, col: int, ann: int | None, contribution: float) -> TermMatch:

@@ -61,6 +61,8 @@ class SFTRecipe:
     epochs: float = _help("Passes over the training data.", 1.0)
     max_steps: int | None = _help("Stop after this many optimiser steps (overrides epochs).", None)
     max_length: int = _help("Max tokens of prompt + completion (longer examples are truncated).", 768)
+    group_by_length: bool = _help("Batch examples of similar length together (less padding: closed and retrieval "
+                                  "prompts differ ~2x in length).", True)
     max_new_tokens: int = _help("Generation budget at validation.", 160)
     eval_samples: int | None = _help("Validation cases evaluated at the end (seeded sample); null: all; 0: skip.", 300)
     eval_batch_size: int = _help("Generation batch size at validation.", 32)
@@ -212,6 +214,7 @@ def run_sft(recipe: SFTRecipe, home: Home, log: Callable[[str], None] = print) -
         completion_only_loss=True, packing=False, seed=recipe.seed, data_seed=recipe.seed,
         logging_steps=recipe.logging_steps, save_strategy="no", report_to=[], use_cpu=use_cpu,
         bf16=recipe.bf16, disable_tqdm=True, dataloader_num_workers=0, dataset_num_proc=None,
+        train_sampling_strategy="group_by_length" if recipe.group_by_length else "random",
         **({"gradient_checkpointing": True} if recipe.gradient_checkpointing else {}))
     trainer = SFTTrainer(model=model, args=cfg, train_dataset=Dataset.from_list(rows), processing_class=tok,
                          callbacks=[_Log()])
