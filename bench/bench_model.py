@@ -9,7 +9,7 @@ Setup (once, in a scratch home):
     genedx data split --by publication --validation 0.2 --seed 0
     genedx train sft --config training/configs/sft-small.yaml --set output_dir=/work/models/sft-small
 Run:
-    python bench/bench_model.py --model /work/models/sft-small --limit 400 [--markdown]
+    python bench/bench_model.py --model /work/models/sft-small --sample 400 [--markdown]
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", required=True)
     ap.add_argument("--cases", default="split:validation")
-    ap.add_argument("--limit", type=int, default=None, help="First N validation cases (ordered by id).")
+    ap.add_argument("--sample", type=int, default=None, help="A seeded random sample of N validation cases.")
+    ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--max-new-tokens", type=int, default=128)
     ap.add_argument("--modes", default="closed,retrieval")
@@ -41,7 +42,7 @@ def main() -> None:
     specs = [("ranker", "ranker", None)] + [(f"model ({m})", f"model:{args.model}", m) for m in args.modes.split(",")]
     for label, spec, mode in specs:
         t0 = time.perf_counter()
-        r = evaluate(con, home, spec, [args.cases], mode=mode or "closed", top=20, limit=args.limit,
+        r = evaluate(con, home, spec, [args.cases], mode=mode or "closed", top=20, sample=args.sample, seed=args.seed,
                      batch_size=args.batch_size, max_new_tokens=args.max_new_tokens, name=f"bench {label}")
         secs = time.perf_counter() - t0
         row = {"predictor": label, "run_id": r.run_id, "n": r.n, "seconds": round(secs, 1),

@@ -38,10 +38,10 @@ MACHINE = "2-core CPU, 24 GiB, no GPU (shared with ~5 other engineers' jobs: loa
 SECTION = "## RFT"
 
 
-def report_cases(home: Home, n: int, seed: int = 0):
+def report_cases(home: Home, n: int, split: str, seed: int = 0):
     con = connect(home, read_only=True)
     try:
-        cases = [c for c in load_cases(con, split="validation") if c.gene and c.present and c.source != "simulated"]
+        cases = [c for c in load_cases(con, split=split) if c.gene and c.present and c.source != "simulated"]
     finally:
         con.close()
     random.Random(seed).shuffle(cases)
@@ -70,13 +70,14 @@ def evaluate(home: Home, spec: str, cases, mode: str = "closed", max_new_tokens:
     return {k: (e.value, e.lo, e.hi) for k, e in m.values.items()}, secs
 
 
-def train_rft(home: Home, mode: str, sft_dir: str, steps: int, out_root: Path, extra: list[str]) -> dict:
+def train_rft(home: Home, mode: str, sft_dir: str, steps: int, out_root: Path, extra: list[str],
+              curve_split: str) -> dict:
     from genedx.train import runs
     from genedx.train.recipes import load_recipe
     from genedx.train.rft import RFTRecipe, run_rft
 
     out = out_root / f"rft-{mode}"
-    sets = [f"model={sft_dir}", f"max_steps={steps}", "eval_split=test", f"output_dir={out}",
+    sets = [f"model={sft_dir}", f"max_steps={steps}", f"eval_split={curve_split}", f"output_dir={out}",
             f"run_name=bench-rft-{mode}"] + extra
     recipe = load_recipe(RFTRecipe, ROOT / "training" / "configs" / f"rft-{mode}.yaml", sets)
     resume = (out / "genedx_run.json").exists() and any(out.glob("checkpoint-*"))
@@ -112,17 +113,19 @@ def section(results: dict, args) -> str:
         curve = ", ".join(f"{k}: {100 * v:.1f}" for k, v in t["curve_top1"].items())
         train_lines.append(f"- RFT {mode}: {t['steps']} steps, {t['train_seconds'] / 60:.1f} min training "
                            f"({t['wall_seconds'] / 60:.1f} min wall incl. data and validations), "
-                           f"{t['mean_step_seconds']:.1f} s per step; top@1 on the tuning sample per step: {curve}; "
+                           f"{t['mean_step_seconds']:.1f} s per step; curve (top@1 % on the curve sample by step): "
+                           f"{curve}; "
                            f"run `{t['run_id']}`; overrides `{' '.join(t['sets'][1:])}`")
     return f"""{SECTION}
 
 Machine: {MACHINE}. Date: {date.today()}. Command:
-`python bench/bench_rft.py --sft-closed {args.sft_closed} --sft-retrieval {args.sft_retrieval} --steps {args.steps} --n-report {args.n_report} --write`
+`{results['command']}`
 
-Report cases: {results['n_report']} real cases, a fixed seeded sample of the publication-disjoint `validation`
-part (dev phenopackets split by publication, seed 0, as in `## Ranker`). RFT trained on the `train` part
-(real cases), its curve on the `test` (tuning) part. Greedy decoding, answers cut at 20 genes; %, bootstrap
-95% intervals. Ranker = genedx phenotype ranker without case profiles (the one retrieval prompts list).
+Report cases: {results['n_report']} real cases, a fixed seeded sample of the publication-disjoint `{args.report_split}`
+part of the dev phenopackets (split by publication, seed 0, as in `## Ranker`); it is exactly the
+validation part of the SFT model's own split, so neither SFT nor RFT trained on it. RFT trained on the
+`train` part (real cases only). Greedy decoding, answers cut at 20 genes; %, bootstrap 95% intervals.
+Ranker = genedx phenotype ranker without case profiles (the candidates that retrieval prompts list).
 
 | predictor | top@1 | top@5 | top@max | well-formed % | s / case |
 |---|---:|---:|---:|---:|---:|
@@ -156,6 +159,7 @@ def main() -> None:
     ap.add_argument("--n-report", type=int, default=150)
     ap.add_argument("--max-new-tokens", type=int, default=128)
     ap.add_argument("--modes", default="closed,retrieval")
+    ap.add_argument("--report-split", default="test", help="split the table reports on (never trained on)")
     ap.add_argument("--set", action="append", default=[], help="extra recipe overrides for both modes")
     ap.add_argument("--results", default="/work/rft_bench/results.json")
     ap.add_argument("--write", action="store_true", help="write the ## RFT section of bench/RESULTS.md")
@@ -165,10 +169,11 @@ def main() -> None:
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
     home = Home(Path(args.home)).ensure()
     prepare(home, DEV)
-    cases = report_cases(home, args.n_report)
+    cases = report_cases(home, args.n_report, args.report_split)
     path = Path(args.results)
     results = json.loads(path.read_text()) if path.exists() else {"eval": {}, "rft": {}}
     results["n_report"] = len(cases)
+    results["command"] = "python bench/bench_rft.py " + " ".join(sys.argv[1:])
 
     def save() -> None:
         path.write_text(json.dumps(results, indent=1))
@@ -188,7 +193,7 @@ def main() -> None:
         ev(f"SFT {mode}", sft[mode], mode)
         if mode not in results["rft"]:
             results["rft"][mode] = train_rft(home, mode, sft[mode], args.steps, Path(args.home).parent / "runs",
-                                             args.set)
+                                             args.set, args.report_split)
             save()
         ev(f"SFT+RFT {mode}", results["rft"][mode]["model_dir"], mode)
     text = section(results, args)

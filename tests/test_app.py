@@ -119,7 +119,18 @@ def test_diagnose_unknown_ids_are_reported_and_page_keeps_working(at):
     assert at.error and "HP:9999999" in at.error[0].value and "seizure" in at.error[0].value
     assert at.session_state.dx_present == ["HP:0001631"]   # the good id was still added
     at.button(key="dx_rank").click().run()
-    assert not at.exception and at.table
+    assert not at.exception and at.session_state.dx_result is not None and len(table_genes(at)) == 20
+
+
+def test_diagnose_saved_case_json_loads_back(at):
+    from genedx.cases.model import Case
+    saved = Case(id="my-patient", present=["HP:0001631", "HP:0001199"], absent=["HP:0001629"], sex="female", age="P2Y6M")
+    at.file_uploader(key="dx_upload").set_value(("genedx-case.json", json.dumps(saved.to_dict()).encode(),
+                                                 "application/json")).run()
+    assert not at.error
+    assert (at.session_state.dx_present, at.session_state.dx_absent) == (saved.present, saved.absent)
+    assert at.session_state.dx_sex == "female" and at.session_state.dx_age == 2.5
+    assert not at.button(key="dx_rank").disabled
 
 
 def test_diagnose_alt_id_is_mapped_to_current_term(at, app_home):

@@ -87,6 +87,10 @@ def test_eval_errors(home, tmp_path):
         empty.write_text("")
         with pytest.raises(GenedxError, match="no usable cases"):
             collect_cases(con, [str(empty)])
+        val = collect_cases(con, ["validation"])
+        picked = collect_cases(con, ["validation"], sample=3, seed=1)
+        assert len(picked) == 3 and picked == collect_cases(con, ["validation"], sample=3, seed=1)
+        assert [c.id for c in picked] == [c.id for c in val if c in picked]    # original order kept
         with pytest.raises(GenedxError, match="unknown predictor"):
             evaluate(con, home, "oracle", ["split:validation"])
         assert con.execute("SELECT count(*) FROM run WHERE predictor = 'oracle'").fetchone()[0] == 0

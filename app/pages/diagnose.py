@@ -207,6 +207,10 @@ with left:
     rank_clicked = r1.button("Rank genes", type="primary", key="dx_rank", disabled=not S.dx_present,
                              width="stretch")
     r2.button("Clear case", key="dx_clear", on_click=clear_case, width="stretch")
+    st.download_button("Save case as JSON", json.dumps(current_case().to_dict(), indent=2),
+                       file_name="genedx-case.json", mime="application/json", key="dx_save_case",
+                       disabled=not S.dx_present, type="tertiary", icon=":material/download:",
+                       help="Reload it later in the Phenopacket tab")
     if not S.dx_present:
         st.caption("Add at least one present phenotype to rank genes.")
 
@@ -229,6 +233,17 @@ with right:
         st.subheader("Ranked genes")
         st.info("Add the patient's phenotypes on the left (search, free text, HPO ids or a phenopacket), "
                 "then press **Rank genes**.")
+        # A legend in the same element types as the result (table, expander): it explains the output and
+        # lets the browser load their code now, so the first ranking is not slowed by it.
+        with st.expander("How to read the result", expanded=True):
+            st.table(pd.DataFrame([
+                {"column": "rank", "meaning": "1 = the gene that best explains the phenotypes"},
+                {"column": "gene", "meaning": "approved HGNC symbol"},
+                {"column": "score", "meaning": "log10 likelihood ratio of the gene's best disease (higher is better)"},
+                {"column": "disease", "meaning": "the OMIM / Orphanet disease that carried the gene"},
+            ]), hide_index=True)
+            st.caption("Each gene's evidence lists the patient's phenotypes it matched and the absent "
+                       "phenotypes that counted against it.")
     else:
         pred, case = res["prediction"], res["case"]
         st.subheader("Ranked genes")
@@ -236,9 +251,16 @@ with right:
             st.warning("The case changed since this ranking: press **Rank genes** again.")
         st.caption(f"Predictor **{res['predictor']}** · HPO release **{pred.hpo_release or release}** · "
                    f"{len(case.present)} present / {len(case.absent)} absent terms · answered in {res['seconds']:.2f} s")
+        if pred.output is not None:  # a model: its reasoning, then the raw answer
+            think = (pred.output.split(THINK_OPEN, 1)[1].split(THINK_CLOSE, 1)[0].strip()
+                     if THINK_OPEN in pred.output else "")
+            with st.expander("Model reasoning", expanded=True):
+                st.text(think or "(no <think> reasoning in the output)")
+                st.code(pred.output, language=None)
         rows = lib.result_rows(pred)
         if not rows:
-            st.info("No gene matched these phenotypes.")
+            st.info("No gene matched these phenotypes." if pred.output is None else
+                    "The model's answer names no known gene (see its output above).")
         else:
             # st.table (static HTML), not st.dataframe (canvas): short, printable, readable by any browser tool
             st.table(pd.DataFrame([{**r, "score": f"{r['score']:.3f}"} for r in rows]), hide_index=True)
@@ -247,11 +269,6 @@ with right:
                                key="dx_dl_csv")
             d2.download_button("Download JSON", lib.prediction_json(pred, case), file_name=f"{case.id}-genes.json",
                                mime="application/json", key="dx_dl_json")
-            if pred.output:
-                think = pred.output.split(THINK_OPEN, 1)[-1].split(THINK_CLOSE, 1)[0].strip()
-                with st.expander("Model reasoning", expanded=True):
-                    st.markdown(think or "_(no reasoning in the output)_")
-                    st.code(pred.output, language=None)
             st.markdown("**Evidence per gene**")
             for i, g in enumerate(pred.genes, 1):
                 ev = g.evidence

@@ -53,6 +53,8 @@ def eval_cmd(
     mode: str = typer.Option("closed", "--mode", help="Prompt mode for model predictors: closed | retrieval."),
     top: int = typer.Option(20, "--top", help="Genes kept per case."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Evaluate only the first N cases."),
+    sample: Optional[int] = typer.Option(None, "--sample", help="Evaluate a seeded random sample of N cases."),
+    seed: int = typer.Option(0, "--seed", help="Seed of --sample and of the bootstrap intervals."),
     profiles: str = typer.Option("none", "--profiles", help="Ranker gene profiles: none | train | all."),
     batch_size: int = typer.Option(16, "--batch-size", help="Model predictor generation batch size."),
     max_new_tokens: Optional[int] = typer.Option(None, "--max-new-tokens", help="Model generation budget (default 160)."),
@@ -68,6 +70,7 @@ def eval_cmd(
         task = bar.add_task("evaluating", total=None)
         result = evaluate(con, get_home(), predictor, [str(c) for c in cases], mode=mode, top=top, limit=limit,
                           profiles=profiles, batch_size=batch_size, name=name, max_new_tokens=max_new_tokens,
+                          sample=sample, seed=seed,
                           on_bad=lambda b: err_console.print(f"[yellow]skipped[/yellow] {b}", highlight=False),
                           progress=lambda n, total: bar.update(task, completed=n, total=total))
     if json_out:

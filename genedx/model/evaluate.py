@@ -4,6 +4,7 @@ runs can be compared later (`genedx runs list|show`)."""
 
 from __future__ import annotations
 
+import random
 import time
 import uuid
 from pathlib import Path
@@ -30,9 +31,11 @@ class EvalResult:
 
 
 def collect_cases(con: duckdb.DuckDBPyConnection, specs: Sequence[str], limit: int | None = None,
-                  on_bad: Callable[[BadRecord], None] | None = None) -> list[Case]:
+                  on_bad: Callable[[BadRecord], None] | None = None, sample: int | None = None,
+                  seed: int = 0) -> list[Case]:
     """Cases with a known gene from files/folders/JSONL (normalised like an import) or ``split:NAME``
-    (stored cases of a split). Bad records and cases without a usable gene are reported, not fatal."""
+    (stored cases of a split). Bad records and cases without a usable gene are reported, not fatal.
+    ``sample``: a seeded random sample of that many cases (in their original order); ``limit``: the first N."""
     from genedx.cases.readers import read_cases
     from genedx.cases.store import load_cases, normalize_case
     from genedx.cases.terms import TermMapper
@@ -66,6 +69,9 @@ def collect_cases(con: duckdb.DuckDBPyConnection, specs: Sequence[str], limit: i
     unique = [c for c in cases if not (c.id in seen or seen.add(c.id))]
     if not unique:
         raise GenedxError("no usable cases with a known gene to evaluate")
+    if sample is not None and sample < len(unique):
+        keep = set(random.Random(seed).sample(range(len(unique)), sample))
+        unique = [c for i, c in enumerate(unique) if i in keep]
     return unique[:limit] if limit else unique
 
 
@@ -96,14 +102,14 @@ def evaluate(con: duckdb.DuckDBPyConnection, home: Home | None, predictor: str, 
              mode: str = "closed", top: int = 20, limit: int | None = None, profiles: str = "none",
              batch_size: int = 16, name: str | None = None, on_bad: Callable[[BadRecord], None] | None = None,
              progress: Callable[[int, int], None] | None = None, max_new_tokens: int | None = None,
-             n_boot: int = 1000, seed: int = 0) -> EvalResult:
+             sample: int | None = None, n_boot: int = 1000, seed: int = 0) -> EvalResult:
     """Predict, grade, compute metrics and store them as an ``eval`` run; returns the run id and metrics."""
     from genedx.grade.metrics import compute_metrics, grade_predictions
     from genedx.grade.store import save_grades
     from genedx.predictors import load_predictor
 
     release = require_kb(con)
-    picked = collect_cases(con, cases, limit, on_bad)
+    picked = collect_cases(con, cases, limit, on_bad, sample=sample, seed=seed)
     t0 = time.perf_counter()
     is_model = predictor.strip().startswith("model:")
     opts: dict[str, Any] = {"profiles": profiles}
@@ -116,7 +122,8 @@ def evaluate(con: duckdb.DuckDBPyConnection, home: Home | None, predictor: str, 
     metrics = compute_metrics(graded, n_boot=n_boot, seed=seed, max_genes=top)
     seconds = time.perf_counter() - t0
     run_id = f"eval-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
-    config = {"predictor": predictor, "cases": list(cases), "limit": limit, "top": top, "profiles": profiles,
+    config = {"predictor": predictor, "cases": list(cases), "limit": limit, "sample": sample, "seed": seed,
+              "top": top, "profiles": profiles,
               "seconds": round(seconds, 2), "n_cases": len(picked)}
     if is_model:
         config.update(mode=mode, batch_size=batch_size, max_new_tokens=max_new_tokens)

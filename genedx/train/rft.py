@@ -474,6 +474,7 @@ def _make_callback(home: Home, run_id: str, recipe: RFTRecipe, val_records: list
 
         def __init__(self) -> None:
             self.last_eval_step = -1
+            self.last_train: dict[str, Any] = {}
             self.step_started = time.perf_counter()
 
         def _validate(self, state, model) -> None:
@@ -497,9 +498,12 @@ def _make_callback(home: Home, run_id: str, recipe: RFTRecipe, val_records: list
             def pct(k: str) -> str:
                 v = values.get(k)
                 return "-" if not v or v[0] is None else f"{100 * v[0]:.1f}%"
+            t = self.last_train   # the training signals of the latest logged step, on the same line
+            train = (f"  | train reward {t['reward']:.3f}  kl {t.get('kl', float('nan')):.4f}  zero-spread groups "
+                     f"{t.get('frac_reward_zero_std', float('nan')):.2f}" if "reward" in t else "")
             log(f"[validation] step {step}: top@1 {pct('top1')}  top@5 {pct('top5')}  top@max {pct('topmax')}  "
                 f"mean grade {pct('mean_grade')}  well-formed {pct('well_formed')}  (n={len(val_records)}, "
-                f"{values['eval_seconds'][0]:.0f} s)")
+                f"{values['eval_seconds'][0]:.0f} s){train}")
             if recipe.log_completions and samples:
                 log(f"[validation sample] {samples[0]['case_id']} (true {samples[0]['correct_answer']}): "
                     f"{(samples[0]['completion'] or '')[:300]!r}")
@@ -529,6 +533,7 @@ def _make_callback(home: Home, run_id: str, recipe: RFTRecipe, val_records: list
                                       if isinstance(logs.get(old), (int, float)) and not math.isnan(logs[old])}
             values.update({k: v for k, v in logs.items() if k.startswith("rewards/") and isinstance(v, (int, float))})
             values["step_seconds"] = getattr(self, "step_seconds", None)
+            self.last_train = values
             samples = reward_log.last[:recipe.num_samples_logged] if recipe.log_completions else []
             runs.write(home, lambda con: (runs.record_metrics(con, run_id, step, "train", values),
                                           runs.record_samples(con, run_id, step, "train", samples)))

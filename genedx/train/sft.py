@@ -215,7 +215,8 @@ def run_sft(recipe: SFTRecipe, home: Home, log: Callable[[str], None] = print) -
         logging_steps=recipe.logging_steps, save_strategy="no", report_to=[], use_cpu=use_cpu,
         bf16=recipe.bf16, disable_tqdm=True, dataloader_num_workers=0, dataset_num_proc=None,
         train_sampling_strategy="group_by_length" if recipe.group_by_length else "random",
-        **({"gradient_checkpointing": True} if recipe.gradient_checkpointing else {}))
+        # TRL's SFTConfig defaults to checkpointing and bf16 (GPU habits): both are set explicitly.
+        activation_checkpointing=recipe.gradient_checkpointing)
     trainer = SFTTrainer(model=model, args=cfg, train_dataset=Dataset.from_list(rows), processing_class=tok,
                          callbacks=[_Log()])
     from transformers.trainer_callback import PrinterCallback
