@@ -44,7 +44,7 @@ def app_home() -> Home:
 
 
 @contextmanager
-def read_db(home: Home | None = None, tries: int = 20) -> Iterator[duckdb.DuckDBPyConnection]:
+def read_db(home: Home | None = None, tries: int = 60) -> Iterator[duckdb.DuckDBPyConnection]:
     """A read-only connection for one script run; waits briefly while another process writes."""
     home = home or app_home()
     if not home.db_path.exists():
@@ -53,7 +53,8 @@ def read_db(home: Home | None = None, tries: int = 20) -> Iterator[duckdb.DuckDB
         try:
             con = duckdb.connect(str(home.db_path), read_only=True)
             break
-        except duckdb.IOException as e:  # lock held by a writer (import, training step)
+        except (duckdb.IOException, duckdb.ConnectionException) as e:  # a writer holds the file (import,
+            # training step, or this process's own first-start build)
             if attempt == tries - 1:
                 raise GenedxError(f"the database {home.db_path} is busy (another genedx command is writing): "
                                   f"try again in a moment ({e})") from e
@@ -104,7 +105,6 @@ def setup_home(home: Home, report: Callable[[str], None] = lambda msg: None) -> 
             release = meta_get(con, "hpo_release")
         finally:
             con.close()
-        st.cache_resource.clear()  # anything cached against the empty home is stale now
         return release or "unknown"
 
 
@@ -163,8 +163,9 @@ class TermIndex:
         return t if t in self._pos else None
 
     def search(self, query: str, limit: int = 15) -> list[tuple[str, str]]:
-        """(display text, id) of the best matches: exact id, then labels starting with the query,
-        labels containing every word, then synonyms containing every word; shorter labels first."""
+        """(display text, id) of the best matches, in this order: an id (any form, alt ids mapped), the
+        exact label, an exact synonym, labels / synonyms starting with the query, labels containing
+        every word, synonyms containing every word; shorter labels first within each group."""
         q = (query or "").strip().lower()
         if len(q) < 2:
             return []

@@ -16,6 +16,7 @@ if str(_ROOT) not in sys.path:  # `streamlit run app/streamlit_app.py` puts only
 import streamlit as st  # noqa: E402
 
 from app import lib  # noqa: E402
+from genedx.errors import GenedxError  # noqa: E402
 
 st.set_page_config(page_title="genedx", page_icon=":material/genetics:", layout="wide")
 
@@ -38,7 +39,10 @@ page = st.navigation([
 ])
 with st.sidebar:
     st.caption(f"HPO release **{release}**  \nhome `{home.root}`")
-page.run()
+try:
+    page.run()
+except GenedxError as e:  # user-fixable (database busy or missing): one line, the app keeps running
+    st.error(str(e))
 # Warm the default predictor after the page is drawn, so the first "Rank genes" answers quickly.
 try:
     lib.load_ranker(str(home.root), release)

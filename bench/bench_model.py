@@ -39,10 +39,12 @@ def main() -> None:
     home = resolve_home()
     con = connect(home)
     results = []
-    specs = [("ranker", "ranker", None)] + [(f"model ({m})", f"model:{args.model}", m) for m in args.modes.split(",")]
-    for label, spec, mode in specs:
+    specs = [("ranker (profiles none)", "ranker", None, "none"), ("ranker (profiles train)", "ranker", None, "train")]
+    specs += [(f"model ({m})", f"model:{args.model}", m, "none") for m in args.modes.split(",")]
+    for label, spec, mode, profiles in specs:
         t0 = time.perf_counter()
-        r = evaluate(con, home, spec, [args.cases], mode=mode or "closed", top=20, sample=args.sample, seed=args.seed,
+        r = evaluate(con, home, spec, [args.cases], mode=mode or "closed", top=20, sample=args.sample,
+                     seed=args.seed, profiles=profiles,
                      batch_size=args.batch_size, max_new_tokens=args.max_new_tokens, name=f"bench {label}")
         secs = time.perf_counter() - t0
         row = {"predictor": label, "run_id": r.run_id, "n": r.n, "seconds": round(secs, 1),

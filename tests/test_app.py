@@ -130,6 +130,7 @@ def test_diagnose_saved_case_json_loads_back(at):
     assert not at.error
     assert (at.session_state.dx_present, at.session_state.dx_absent) == (saved.present, saved.absent)
     assert at.session_state.dx_sex == "female" and at.session_state.dx_age == 2.5
+    assert at.selectbox(key="dx_sex_w").value == "female" and at.number_input(key="dx_age_w").value == 2.5
     assert not at.button(key="dx_rank").disabled
 
 
@@ -251,7 +252,7 @@ def test_runs_empty_state(at):
 
 
 def test_runs_curves_overlaid_and_recipes(app_home, tmp_path, monkeypatch):
-    from genedx.train.runs import finish_run, record_metrics, start_run
+    from genedx.train.runs import finish_run, record_metrics, record_samples, start_run
     home = Home(tmp_path / "runs_home").ensure()
     shutil.copy(app_home.db_path, home.db_path)
     con = connect(home)
@@ -260,6 +261,8 @@ def test_runs_curves_overlaid_and_recipes(app_home, tmp_path, monkeypatch):
         for step in (0, 10, 20):
             record_metrics(con, rid, step, "validation", {"top1": (0.1 + step / 100 + lr * 1e4, 0.0, 0.5),
                                                           "top5": 0.3 + step / 100, "topmax": 0.5})
+        record_samples(con, rid, 20, "validation", [{"case_id": "c1", "prompt": "p", "completion": f"<answer>TBX5</answer> {rid}",
+                                                     "correct_answer": "TBX5", "reward": 1.0}])
         finish_run(con, rid)
     con.close()
     monkeypatch.setenv("GENEDX_HOME", str(home.root))
@@ -273,6 +276,9 @@ def test_runs_curves_overlaid_and_recipes(app_home, tmp_path, monkeypatch):
     assert len(charts) == 3                                    # top@1, top@5, top@max
     assert any("rft-a" in e.label for e in app.expander)
     assert any(j.value and "learning_rate_multiplier" in j.value for j in app.json)
+    assert "Sample completions (latest first)" in [h.value for h in app.subheader]
+    samples = app.dataframe[-1].value
+    assert set(samples["run"]) == {"rft-a", "rft-b"} and (samples["step"] == 20).all()
 
 
 # ---- Datasets ------------------------------------------------------------------------------------
@@ -312,3 +318,15 @@ def test_empty_home_datasets_and_first_start(tmp_path, monkeypatch, real_home):
     app.switch_page("pages/datasets.py").run()
     assert not app.exception
     assert app.info and "No cases in the database yet" in app.info[0].value
+
+
+def test_case_entry_survives_a_visit_to_another_page(at):
+    add_ids(at, ["HP:0001631"], "present")
+    at.selectbox(key="dx_sex_w").set_value("female")
+    at.number_input(key="dx_age_w").set_value(4.0).run()
+    at.switch_page("pages/runs.py").run()
+    at.switch_page("pages/diagnose.py").run()
+    assert at.selectbox(key="dx_sex_w").value == "female" and at.number_input(key="dx_age_w").value == 4.0
+    assert at.session_state.dx_present == ["HP:0001631"]
+    at.button(key="dx_rank").click().run()
+    assert at.session_state.dx_result["case"].sex == "female" and at.session_state.dx_result["case"].age == "P4Y"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import shutil
+import sys
 import zipfile
 from pathlib import Path
 
@@ -13,7 +14,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 from typer.testing import CliRunner
 
-from app import lib
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # app/ is not an installed package
+from app import lib  # noqa: E402
 from genedx.cases.quickstart import SAMPLE_DIR
 from genedx.cases.terms import TermMapper
 from genedx.cli import app as cli_app

@@ -135,14 +135,18 @@ def test_score_cases_library(home, tmp_path):
     finally:
         con.close()
     items = [Case(id="a", present=["HP:0000518"], gene="CRYAB"), BadRecord("f", "b", "broken"),
-             Case(id="a", present=["HP:0000518"]), Case(id="e", present=[])]
+             Case(id="a", present=["HP:0000518"]), Case(id="e", present=[]),
+             Case(id="i", present=["HP:0000006"]),             # inheritance only: the ranker refuses it
+             Case(id="z", present=["HP:0001631"], gene="TBX5")]
     seen = []
-    rep = score_cases(items, pred, tmp_path / "o.jsonl", top=2, mapper=mapper, progress=seen.append)
-    assert (rep.scored, rep.skipped) == (1, 3)
-    assert seen == [1, 2, 3, 4]
+    rep = score_cases(items, pred, tmp_path / "o.jsonl", top=2, mapper=mapper, progress=seen.append, batch_size=8)
+    assert (rep.scored, rep.skipped) == (2, 4)
+    assert seen == [1, 2, 3, 4, 5, 6]
     assert any("duplicate" in str(p) for p in rep.problems)
-    assert rep.rankings == [("a", "CRYAB", ["CRYAB", "SCN1A"], "user")]
-    assert read_existing(tmp_path / "o.jsonl") == {"a": ["CRYAB", "SCN1A"]}
+    assert any(p.record == "i" and "no present phenotypic-abnormality term" in p.problem for p in rep.problems)
+    # the batch holding the bad case was retried case by case: the good ones are all there, in order
+    assert rep.rankings == [("a", "CRYAB", ["CRYAB", "SCN1A"], "user"), ("z", "TBX5", ["TBX5", "CRYAB"], "user")]
+    assert list(read_existing(tmp_path / "o.jsonl")) == ["a", "z"]
 
 
 def test_rank_with_profiles_but_no_stored_cases(runner):
@@ -153,3 +157,14 @@ def test_rank_with_profiles_but_no_stored_cases(runner):
     assert d["genes"][0]["symbol"] == "CRYAB"
     r = runner.invoke(app, ["rank", "HP:0000518", "--profiles", "bogus"])
     assert r.exit_code != 0 and "profiles" in str(r.exception)
+
+
+def test_score_with_evidence(runner, tmp_path):
+    inp = write_cases(tmp_path / "cases.jsonl", CASES[:1])
+    out = tmp_path / "o.jsonl"
+    r = runner.invoke(app, ["score", str(inp), "--out", str(out), "--top", "1", "--evidence"])
+    assert r.exit_code == 0, r.output
+    g = json.loads(out.read_text())["genes"][0]
+    assert g["symbol"] == "CRYAB"
+    assert g["evidence"]["matched"][0]["patient_term"] == "HP:0000518"
+    assert g["evidence"]["disease"] == "OMIM:100003"

@@ -84,6 +84,8 @@ def _open_in_diagnose() -> None:
     S.dx_present, S.dx_absent = list(case.present), list(case.absent)
     S.dx_sex = case.sex if case.sex in lib.SEXES else "unknown"
     S.dx_age = lib.iso_to_years(case.age)
+    S.pop("dx_sex_w", None)  # the Diagnose widgets re-read the values above
+    S.pop("dx_age_w", None)
     S.dx_case_id, S.dx_result, S.dx_error = case.id, None, None
     S.dx_notice = f"loaded stored case {case.id}" + (f" (reported gene: {case.gene})" if case.gene else "")
 

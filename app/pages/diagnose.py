@@ -18,6 +18,26 @@ for key, default in (("dx_present", []), ("dx_absent", []), ("dx_sex", "unknown"
                      ("dx_extracted", []), ("dx_result", None), ("dx_notice", None), ("dx_error", None)):
     S.setdefault(key, default)
 
+# Sex and age live in plain keys (dx_sex, dx_age); their widgets use their own keys (dx_sex_w, dx_age_w),
+# re-initialised from the plain keys whenever Streamlit dropped them (after a visit to another page)
+# or a callback reset them (case loaded or cleared).
+WIDGET_OF = {"dx_sex": "dx_sex_w", "dx_age": "dx_age_w"}
+
+
+def set_basic(sex: str, age: float | None) -> None:
+    S.dx_sex, S.dx_age = sex, age
+    for w in WIDGET_OF.values():
+        S.pop(w, None)
+
+
+def keep(key: str) -> None:
+    S[key] = S[WIDGET_OF[key]]
+
+
+for key, w in WIDGET_OF.items():
+    if w not in S:
+        S[w] = S[key]
+
 home = lib.app_home()
 release = S.get("hpo_release") or lib.kb_release(home)
 index = lib.term_index(str(home.root), release)
@@ -58,7 +78,8 @@ def flip_term(term: str) -> None:
 
 def clear_case() -> None:
     S.dx_present, S.dx_absent, S.dx_result, S.dx_extracted = [], [], None, []
-    S.dx_sex, S.dx_age, S.dx_error, S.dx_notice = "unknown", None, None, None
+    S.dx_error, S.dx_notice = None, None
+    set_basic("unknown", None)
 
 
 def extract_text() -> None:
@@ -89,8 +110,7 @@ def load_phenopacket() -> None:
         return
     clear_case()
     S.dx_present, S.dx_absent = list(case.present), list(case.absent)
-    S.dx_sex = case.sex if case.sex in lib.SEXES else "unknown"
-    S.dx_age = lib.iso_to_years(case.age)
+    set_basic(case.sex if case.sex in lib.SEXES else "unknown", lib.iso_to_years(case.age))
     S.dx_case_id = case.id
     note = f"loaded {case.id} from {up.name}: {len(case.present)} present, {len(case.absent)} absent terms"
     if case.gene:
@@ -186,8 +206,9 @@ with left:
             c_rm.button("", icon=":material/close:", key=f"dx_rm_{t}", on_click=remove_term, args=(t,),
                         help="remove", type="tertiary")
     c_sex, c_age = st.columns(2)
-    c_sex.selectbox("Sex", lib.SEXES, key="dx_sex")
-    c_age.number_input("Age (years)", min_value=0.0, max_value=120.0, step=1.0, key="dx_age",
+    c_sex.selectbox("Sex", lib.SEXES, key="dx_sex_w", on_change=keep, args=("dx_sex",))
+    c_age.number_input("Age (years)", min_value=0.0, max_value=120.0, step=1.0, key="dx_age_w",
+                       on_change=keep, args=("dx_age",),
                        placeholder="unknown")
 
     models = lib.find_models(home)
@@ -201,8 +222,9 @@ with left:
                         help="closed: the model names genes from the case alone; retrieval: it re-ranks the "
                              "phenotype ranker's candidates")
     if not models:
-        st.caption("No trained model yet: run `genedx train rft --config training/configs/<recipe>.yaml` "
-                   "(models appear here from the home's models folder).")
+        st.caption("No trained model yet: run `genedx train sft --config training/configs/sft-tiny.yaml`, then "
+                   "`genedx train rft --config training/configs/rft-closed.yaml` (models in the home's "
+                   "models folder appear here).")
     r1, r2 = st.columns([2, 1])
     rank_clicked = r1.button("Rank genes", type="primary", key="dx_rank", disabled=not S.dx_present,
                              width="stretch")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import pandas as pd
+import duckdb
 import streamlit as st
 
 from app import lib
@@ -19,9 +19,9 @@ with lib.read_db(home) as con:
     metrics = con.execute("SELECT run_id, step, split, name, value, lo, hi FROM metric ORDER BY run_id, step").df()
 
 if not runs:
-    st.info("No training runs yet. Train one with `genedx train rft --config training/configs/<recipe>.yaml` "
-            "(or `genedx train sft ...`): every run records validation top@1 / top@5 / top@max per step, "
-            "and its curves and recipe appear here.")
+    st.info("No training runs yet. Train one with `genedx train sft --config training/configs/sft-tiny.yaml` "
+            "or `genedx train rft --config training/configs/rft-closed.yaml`: every run records validation "
+            "top@1 / top@5 / top@max per step, and its curves and recipe appear here.")
     st.stop()
 
 st.dataframe([{"run": r.id, "kind": r.kind, "name": r.name, "status": r.status, "started": r.started_at,
@@ -62,3 +62,15 @@ else:
             if r.model_dir:
                 st.markdown(f"Model: `{r.model_dir}`")
             st.json(r.config or {}, expanded=True)
+
+    try:
+        with lib.read_db(home) as con:
+            samples = con.execute("""
+                SELECT run_id AS run, step, split, case_id AS "case", correct_answer AS "true gene", reward,
+                       completion FROM completion_sample WHERE list_contains(?, run_id)
+                ORDER BY step DESC, run_id LIMIT 50""", [picked]).df()
+    except duckdb.CatalogException:  # a database made before sample logging existed
+        samples = None
+    if samples is not None and len(samples):
+        st.subheader("Sample completions (latest first)")
+        st.dataframe(samples, hide_index=True, width="stretch", key="rn_samples")

@@ -102,6 +102,7 @@ def score_cmd(
     profiles: str = typer.Option("train", "--profiles", help=PROFILES_HELP),
     resume: bool = typer.Option(False, "--resume", help="Keep OUT's lines and skip the ids already there."),
     evidence: bool = typer.Option(False, "--evidence", help="Add each gene's evidence to the output lines."),
+    batch_size: int = typer.Option(16, "--batch-size", min=1, help="Cases per predictor call (model generation batch)."),
     json_out: bool = typer.Option(False, "--json", help="Print the summary (and metrics) as JSON."),
 ) -> None:
     """Score many cases into a JSONL file; bad records are reported and skipped."""
@@ -118,7 +119,8 @@ def score_cmd(
     with progress() as bar:
         task = bar.add_task("scoring", total=None)
         report = score_cases(read_cases(inputs, require_gene=False), pred, out, top=top, resume=resume,
-                             mapper=mapper, evidence=evidence, progress=lambda n: bar.update(task, completed=n))
+                             mapper=mapper, evidence=evidence, batch_size=batch_size,
+                             progress=lambda n: bar.update(task, completed=n))
     metrics = None
     if report.rankings:
         from genedx.grade.metrics import metrics_from_rankings

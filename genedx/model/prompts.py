@@ -6,7 +6,9 @@
 
 The text itself comes from :mod:`genedx.cases.export` (``rft_record``); this module only adds the
 candidate block (as ``extra_context``) and the training target. Export, SFT, RFT and the model
-predictor all build prompts here, so a model always sees the prompt it was trained on.
+predictor all build prompts here, so a model always sees the prompt it was trained on. The candidate block and
+the reasoning paragraph are hand-written text templates (no library writes clinical prose from
+ranker evidence).
 """
 
 from __future__ import annotations

@@ -72,8 +72,10 @@ def read_existing(out: Path) -> dict[str, list[str]]:
 
 def score_cases(items: Iterable[Case | BadRecord], predictor: Predictor, out: str | Path, top: int = 10,
                 resume: bool = False, mapper: TermMapper | None = None, evidence: bool = False,
-                progress: Callable[[int], None] | None = None) -> ScoreReport:
-    """Score every case into ``out`` (JSONL). ``progress(n)`` is called after each record."""
+                progress: Callable[[int], None] | None = None, batch_size: int = 16) -> ScoreReport:
+    """Score every case into ``out`` (JSONL), ``batch_size`` cases per ``predictor.predict`` call
+    (a model predictor generates a batch at once); a batch that fails is retried case by case so
+    only the bad case is skipped. ``progress(n)`` is called after each record read."""
     t0 = time.perf_counter()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -81,6 +83,32 @@ def score_cases(items: Iterable[Case | BadRecord], predictor: Predictor, out: st
     done = read_existing(out) if resume else {}
     genes = GeneNormalizer.default()
     seen: set[str] = set()
+    pending: list[tuple[Case, str, str | None]] = []     # (case, origin, true gene)
+
+    def write(f, case: Case, truth: str | None, pred) -> None:
+        f.write(json.dumps(pred.to_json(evidence=evidence)) + "\n")
+        report.scored += 1
+        if truth:
+            report.rankings.append((case.id, truth, [g.symbol for g in pred.genes], case.source))
+
+    def flush(f) -> None:
+        if not pending:
+            return
+        try:
+            preds = predictor.predict([c for c, _, _ in pending], top=top)
+            for (case, _, truth), pred in zip(pending, preds):
+                write(f, case, truth, pred)
+        except GenedxError:
+            for case, origin, truth in pending:
+                try:
+                    write(f, case, truth, predictor.predict([case], top=top)[0])
+                except GenedxError as e:
+                    msg = str(e).removeprefix(f"case {case.id}: ")
+                    report.problems.append(BadRecord(origin, case.id, f"{msg}; skipped"))
+                    report.skipped += 1
+        f.flush()
+        pending.clear()
+
     n = 0
     with open(out, "a" if resume else "w", encoding="utf-8") as f:
         for item in items:
@@ -111,18 +139,10 @@ def score_cases(items: Iterable[Case | BadRecord], predictor: Predictor, out: st
                     report.skipped += 1
                     continue
                 case = norm
-            try:
-                pred = predictor.predict([case], top=top)[0]
-            except GenedxError as e:
-                msg = str(e).removeprefix(f"case {case.id}: ")
-                report.problems.append(BadRecord(origin, case.id, f"{msg}; skipped"))
-                report.skipped += 1
-                continue
-            f.write(json.dumps(pred.to_json(evidence=evidence)) + "\n")
-            f.flush()
-            report.scored += 1
-            if truth:
-                report.rankings.append((case.id, truth, [g.symbol for g in pred.genes], case.source))
+            pending.append((case, origin, truth))
+            if len(pending) >= max(1, batch_size):
+                flush(f)
+        flush(f)
         os.fsync(f.fileno())
     report.seconds = time.perf_counter() - t0
     return report
