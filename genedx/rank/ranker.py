@@ -51,7 +51,6 @@ class RankerConfig:
     excluded_weight: float = 0.2      # scales the log LR of absent terms (1.0 = LIRICAL; see docs/ranker.md)
     ancestor_decay: float = 0.2       # LR of a match through an ancestor c is multiplied by decay^steps(q -> c)
     case_prior: float = 0.5           # profiles only: add case_prior * log10(1 + cases of the gene) (a gene prior)
-    max_term_lr: float = float("inf")  # cap on one present term's LR
     gene_rows: bool = False           # also score each gene on the union (max) of all its diseases' annotations
 
     def __post_init__(self) -> None:
@@ -232,8 +231,6 @@ class Ranker:
             offsets = np.cumsum([0] + [hi - lo for lo, hi in spans[:-1]])
             vals = sub[:, inv] * w
             best = np.maximum.reduceat(vals, offsets, axis=1)    # rows x matched present terms
-            if cfg.max_term_lr != float("inf"):
-                best = np.minimum(best, cfg.max_term_lr)
             score += np.log10(np.maximum(best, cfg.no_match_lr)).sum(axis=1)
         if cfg.use_not and self._x.nnz:
             x = self._x
