@@ -164,6 +164,11 @@ def tune(home: Home) -> None:
         for mode in ("blend", "separate"):
             kw = dict(excluded_weight=0.1, ancestor_decay=0.3, no_match_lr=0.3, case_prior=cp, profile_mode=mode)
             ev(prof.with_config(RankerConfig(**kw)), f"train {kw}")
+    # gene prior: weight x log10(1 + n), n counting the gene's train cases or its train publications
+    for unit in ("cases", "publications"):
+        for cp in (0.5, 1.0, 1.5, 2.0):
+            kw = dict(case_prior=cp, prior_unit=unit)
+            ev(prof.with_config(RankerConfig(**kw)), f"train {kw}")
 
 
 def end_to_end(home: Home, data: Path, workdir: Path) -> tuple[float, dict]:

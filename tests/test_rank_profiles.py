@@ -143,3 +143,38 @@ def test_case_prior(home):
            .rank(["HP:0000518"], top=5)}
     assert pri["NEWG1"] - base["NEWG1"] == pytest.approx(0.5 * math.log10(3), abs=1e-5)
     assert pri["CRYAB"] == pytest.approx(base["CRYAB"])
+
+
+@pytest.fixture(scope="module")
+def pub_home(tmp_path_factory) -> Home:
+    """NEWG2 has 3 train cases from 2 publications (p1 twice) and one case without a publication."""
+    h = Home(tmp_path_factory.mktemp("toy_pubs")).ensure()
+    con = connect(h)
+    build_kb(con, TOY_HPO)
+    for cid, pub in [("a", "p1"), ("b", "p1"), ("c", "p2"), ("d", None)]:
+        con.execute('INSERT INTO "case" (id, source, gene, publication) VALUES (?, ?, ?, ?)',
+                    [cid, "phenopacket", "NEWG2", pub])
+        con.execute("INSERT INTO case_phenotype VALUES (?, ?, false)", [cid, "HP:0000518"])
+        con.execute("INSERT INTO case_split (case_id, split, split_by, seed) VALUES (?, 'train', 'publication', 0)",
+                    [cid])
+    con.close()
+    return h
+
+
+def test_prior_counts_publications_not_cases(pub_home):
+    # 4 cases, publications p1 (2 cases), p2, and none (counts alone): 3 publications.
+    r0 = _load(pub_home, "train")
+    assert r0.case_profiles.n_cases.tolist() == [4] and r0.case_profiles.n_publications.tolist() == [3]
+    base = {g.symbol: g.score for g in r0.rank(["HP:0000518"], top=5)}
+    by_pub = {g.symbol: g.score for g in _load(pub_home, "train", RankerConfig(**{**CFG.__dict__, "case_prior": 1.0}))
+              .rank(["HP:0000518"], top=5)}
+    by_case = {g.symbol: g.score for g in _load(pub_home, "train", RankerConfig(
+        **{**CFG.__dict__, "case_prior": 1.0, "prior_unit": "cases"})).rank(["HP:0000518"], top=5)}
+    assert by_pub["NEWG2"] - base["NEWG2"] == pytest.approx(math.log10(4), abs=1e-5)
+    assert by_case["NEWG2"] - base["NEWG2"] == pytest.approx(math.log10(5), abs=1e-5)
+    assert by_pub["CRYAB"] == pytest.approx(base["CRYAB"])
+
+
+def test_prior_unit_is_checked():
+    with pytest.raises(GenedxError, match="prior_unit"):
+        RankerConfig(prior_unit="papers")

@@ -35,6 +35,7 @@ class CaseProfiles:
     excluded_gene: np.ndarray        # direct excluded terms
     excluded_col: np.ndarray
     excluded_count: np.ndarray
+    n_publications: np.ndarray | None = None   # distinct publications per profile (a case without one counts alone)
 
     @property
     def total_cases(self) -> int:
@@ -56,14 +57,14 @@ def load_case_profiles(con: duckdb.DuckDBPyConnection, kb: KbData, which: str = 
     flt = _case_filter(which)
     # Case terms are mapped through hpo_id_map so stored alt/obsolete ids still count.
     base = f"""
-        WITH c AS (SELECT id, gene FROM "case" c WHERE gene IS NOT NULL AND source <> 'simulated' {flt}),
-        cp AS (SELECT c.gene, c.id, m.term, p.excluded FROM c JOIN case_phenotype p ON p.case_id = c.id
+        WITH c AS (SELECT id, gene, coalesce(publication, id) AS pub FROM "case" c WHERE gene IS NOT NULL AND source <> 'simulated' {flt}),
+        cp AS (SELECT c.gene, c.id, c.pub, m.term, p.excluded FROM c JOIN case_phenotype p ON p.case_id = c.id
                JOIN hpo_id_map m ON m.id = p.term WHERE m.term IS NOT NULL)"""
     n = con.execute(base + """
-        SELECT gene, count(DISTINCT id) FROM cp GROUP BY gene ORDER BY gene""").fetchall()
+        SELECT gene, count(DISTINCT id), count(DISTINCT pub) FROM cp GROUP BY gene ORDER BY gene""").fetchall()
     if not n:
-        return CaseProfiles(which, [], *(np.zeros(0, dtype=np.int64) for _ in range(10)))
-    genes = [g for g, _ in n]
+        return CaseProfiles(which, [], *(np.zeros(0, dtype=np.int64) for _ in range(11)))
+    genes = [g for g, _, _ in n]
     gix = {g: i for i, g in enumerate(genes)}
     prop = con.execute(base + f"""
         SELECT cp.gene, a.ancestor AS term, count(DISTINCT cp.id) AS k FROM cp
@@ -85,5 +86,5 @@ def load_case_profiles(con: duckdb.DuckDBPyConnection, kb: KbData, which: str = 
     pg, pc, pk = coo(prop)
     dg, dc, dk = coo([(g, t, k) for g, t, k, ex in direct if not ex])
     eg, ec, ek = coo([(g, t, k) for g, t, k, ex in direct if ex])
-    return CaseProfiles(which, genes, np.array([k for _, k in n], dtype=np.int64),
-                        pg, pc, pk, dg, dc, dk, eg, ec, ek)
+    return CaseProfiles(which, genes, np.array([k for _, k, _ in n], dtype=np.int64),
+                        pg, pc, pk, dg, dc, dk, eg, ec, ek, np.array([k for _, _, k in n], dtype=np.int64))

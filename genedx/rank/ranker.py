@@ -50,7 +50,8 @@ class RankerConfig:
     propagation: str = "noisy_or"     # how annotation frequencies combine up the ontology: noisy_or | max
     excluded_weight: float = 0.2      # scales the log LR of absent terms (1.0 = LIRICAL; see docs/ranker.md)
     ancestor_decay: float = 0.2       # LR of a match through an ancestor c is multiplied by decay^steps(q -> c)
-    case_prior: float = 0.5           # profiles only: add case_prior * log10(1 + cases of the gene) (a gene prior)
+    case_prior: float = 1.5           # profiles only: add case_prior * log10(1 + n) to the gene's score (a gene prior)
+    prior_unit: str = "publications"  # n above counts the gene's stored real "publications" or "cases"
     gene_rows: bool = False           # also score each gene on the union (max) of all its diseases' annotations
 
     def __post_init__(self) -> None:
@@ -60,6 +61,8 @@ class RankerConfig:
             raise GenedxError("max_frequency must be in (0, 1)")
         if self.profile_mode not in ("blend", "separate"):
             raise GenedxError("profile_mode must be 'blend' or 'separate'")
+        if self.prior_unit not in ("publications", "cases"):
+            raise GenedxError("prior_unit must be 'publications' or 'cases'")
         if self.propagation not in ("noisy_or", "max"):
             raise GenedxError("propagation must be 'noisy_or' or 'max'")
 
@@ -113,10 +116,14 @@ class Ranker:
         useful = colmax[self._cand_idx] * self._cand_w > cfg.no_match_lr
         self._m_idx, self._m_w = self._cand_idx[useful], self._cand_w[useful].astype(np.float32)
         self._m_ptr = np.concatenate([[0], np.cumsum(np.bincount(term_of[useful], minlength=n_terms))])
-        # Gene prior from stored real cases (how often a gene is reported): log10(1 + n_cases) x weight.
+        # Gene prior from stored real cases (how often a gene is reported): log10(1 + n) x weight, n the
+        # gene's publications by default (one cohort paper with 40 cases is one report, not 40).
         self._prior = np.zeros(len(self.genes))
         if cfg.case_prior and profiles is not None and profiles.genes:
-            self._prior[[gene_idx[g] for g in profiles.genes]] = cfg.case_prior * np.log10(1 + profiles.n_cases)
+            n = profiles.n_cases
+            if cfg.prior_unit == "publications" and profiles.n_publications is not None:
+                n = profiles.n_publications
+            self._prior[[gene_idx[g] for g in profiles.genes]] = cfg.case_prior * np.log10(1 + n)
         self._pair_gene, self._pair_row = rows.pair_gene, rows.pair_row
         order = np.lexsort((self._pair_row, self._pair_gene))     # by gene, then row
         self._pg_row = self._pair_row[order]
