@@ -42,6 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SIM_SUBSET = 250
 TOP = 20   # top@max: the true gene anywhere in a 20-gene answer (genedx's MAX_GENES)
 MACHINE = "2-core CPU, 24 GiB, no GPU (shared with other jobs)"
+NOTES_MARK = "<!-- hand-written notes below are kept by bench_rank.py -->"
 
 
 def prepare(home: Home, data: Path) -> None:
@@ -192,7 +193,10 @@ def write_results(text: str) -> None:
     if head in old:
         start = old.index(head)
         nxt = old.find("\n## ", start + len(head))
-        old = old[:start] + text.rstrip() + "\n" + (old[nxt:] if nxt >= 0 else "")
+        section = old[start:nxt if nxt >= 0 else len(old)]
+        # hand-written notes (tuning log, known limits) below NOTES_MARK survive a re-run
+        notes = section[section.index(NOTES_MARK):].rstrip() + "\n" if NOTES_MARK in section else ""
+        old = old[:start] + text.rstrip() + "\n" + ("\n" + notes if notes else "") + (old[nxt:] if nxt >= 0 else "")
     else:
         old = old.rstrip() + "\n\n" + text.rstrip() + "\n"
     path.write_text(old)

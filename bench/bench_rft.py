@@ -163,6 +163,7 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], help="extra recipe overrides for both modes")
     ap.add_argument("--results", default="/work/rft_bench/results.json")
     ap.add_argument("--write", action="store_true", help="write the ## RFT section of bench/RESULTS.md")
+    ap.add_argument("--notes", help="a markdown file appended to the section (targets, findings)")
     args = ap.parse_args()
 
     import torch
@@ -173,7 +174,7 @@ def main() -> None:
     path = Path(args.results)
     results = json.loads(path.read_text()) if path.exists() else {"eval": {}, "rft": {}}
     results["n_report"] = len(cases)
-    results["command"] = "python bench/bench_rft.py " + " ".join(sys.argv[1:])
+    results.setdefault("command", "python bench/bench_rft.py " + " ".join(a for a in sys.argv[1:] if a != "--write"))
 
     def save() -> None:
         path.write_text(json.dumps(results, indent=1))
@@ -196,6 +197,8 @@ def main() -> None:
                                              args.set, args.report_split)
             save()
         ev(f"SFT+RFT {mode}", results["rft"][mode]["model_dir"], mode)
+    if args.notes:
+        results["notes"] = Path(args.notes).read_text().strip()
     text = section(results, args)
     print(text)
     if args.write:
