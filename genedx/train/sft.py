@@ -237,7 +237,12 @@ def run_sft(recipe: SFTRecipe, home: Home, log: Callable[[str], None] = print) -
     (out / "genedx_model.json").write_text(json.dumps(meta, indent=2))
 
     metrics = None
-    con = connect(home)
+    try:
+        con = connect(home)
+    except Exception as e:  # duckdb allows one writer process: e.g. a `genedx eval` running meanwhile
+        raise GenedxError(f"model saved in {out}, but the database could not be opened to store the run and "
+                          f"validate ({str(e).splitlines()[0][:200]}); evaluate later with `genedx eval "
+                          f"--predictor model:{out} --cases {recipe.eval_split}`") from None
     try:
         _store_run(con, run_id, recipe, out, release, losses)
         if eval_cases:
