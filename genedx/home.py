@@ -7,8 +7,10 @@ Separate homes never share a database, so test runs and users stay apart.
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import duckdb
 
@@ -55,14 +57,33 @@ def resolve_home(home: str | Path | None = None) -> Home:
 def connect(home: str | Path | Home | None = None, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """Open the home's DuckDB file, creating the schema on first use."""
     h = home if isinstance(home, Home) else resolve_home(home)
-    if read_only:
-        if not h.db_path.exists():
-            raise GenedxError(f"no database at {h.db_path}: run `genedx data build` first")
-        return duckdb.connect(str(h.db_path), read_only=True)
-    h.ensure()
-    con = duckdb.connect(str(h.db_path))
-    apply_schema(con)
+    if read_only and not h.db_path.exists():
+        raise GenedxError(f"no database at {h.db_path}: run `genedx data build` first")
+    if not read_only:
+        h.ensure()
+    try:
+        con = duckdb.connect(str(h.db_path), read_only=read_only)
+    except duckdb.IOException as e:
+        # DuckDB allows one writing process per file: say which file and what to do, in one line.
+        if "lock" in str(e).lower():
+            raise GenedxError(f"database {h.db_path} is in use by another genedx process (one writer at a "
+                              f"time): wait for it to finish, or use another --home") from None
+        raise GenedxError(f"cannot open database {h.db_path}: {str(e).splitlines()[0]}") from None
+    if not read_only:
+        apply_schema(con)
     return con
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """All or nothing: commit when the block ends, roll back on any error (DuckDB cannot nest these)."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
 
 
 def apply_schema(con: duckdb.DuckDBPyConnection) -> None:

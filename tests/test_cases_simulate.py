@@ -11,13 +11,6 @@ from genedx.errors import GenedxError
 from genedx.home import connect
 
 
-@pytest.fixture
-def con(toy_home):
-    c = connect(toy_home)
-    yield c
-    c.close()
-
-
 def _annotations(con):
     pos, neg = {}, {}
     for d, t, ex in con.execute("SELECT disease, term, excluded FROM disease_phenotype WHERE aspect = 'P'").fetchall():

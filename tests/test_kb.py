@@ -10,13 +10,6 @@ from genedx.kb.build import build_kb
 from genedx.kb.genes import GeneNormalizer
 
 
-@pytest.fixture
-def con(toy_home):
-    c = connect(toy_home)
-    yield c
-    c.close()
-
-
 def test_terms_and_release(con):
     assert con.execute("SELECT count(*) FROM hpo_term").fetchone()[0] == 15
     assert meta_get(con, "hpo_release") == "2099-01-01"

@@ -150,14 +150,14 @@ def test_shipped_recipes_load(tiny):
 
 # --- training -------------------------------------------------------------------------------------------
 @pytest.mark.slow
-def test_tiny_end_to_end_records_metrics_and_reloadable_model(tiny, tmp_path, monkeypatch, capsys):
+def test_tiny_end_to_end_records_metrics_and_reloadable_model(tiny, tmp_path, monkeypatch, capsys, run_cli):
     home = Home(tmp_path / "home")
     out = tmp_path / "out"
     # through the CLI: `genedx train rft --config ... --set ...`
     cfg = tmp_path / "r.yaml"
     cfg.write_text(f"model: {tiny / 'tiny'}\ntrain_file: {tiny / 'train.jsonl'}\neval_file: {tiny / 'val.jsonl'}\n"
                    f"use_cpu: true\nbatch_size: 4\nnum_generations: 2\nmax_completion_length: 12\n")
-    code = _cli(monkeypatch, ["--home", str(home.root), "train", "rft", "--config", str(cfg), "--set", "max_steps=4",
+    code = run_cli(["--home", str(home.root), "train", "rft", "--config", str(cfg), "--set", "max_steps=4",
                               "--set", "eval_interval=2", "--set", "save_steps=2", "--set", f"output_dir={out}",
                               "--set", "run_name=tiny-e2e"])
     text = capsys.readouterr().out
@@ -191,10 +191,10 @@ def test_tiny_end_to_end_records_metrics_and_reloadable_model(tiny, tmp_path, mo
     from genedx.model.load import load_model
     model, tok = load_model(model_dir, device="cpu")
     assert model.config.model_type == "llama"
-    _score_with_model_predictor(model_dir, tmp_path, monkeypatch, capsys)
+    _score_with_model_predictor(model_dir, tmp_path, monkeypatch, capsys, run_cli)
 
 
-def _score_with_model_predictor(model_dir: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+def _score_with_model_predictor(model_dir: Path, tmp_path: Path, monkeypatch, capsys, run_cli) -> None:
     """The RFT output dir works as a `model:DIR` predictor (the library call and, where the factory has
     the model branch, the `genedx score` command)."""
     from genedx.cases.model import Case
@@ -214,7 +214,7 @@ def _score_with_model_predictor(model_dir: Path, tmp_path: Path, monkeypatch, ca
     cases.write_text(json.dumps({"id": "p1", "present": ["HP:0001250"], "absent": [], "gene": "SCN1A"}) + "\n")
     preds = tmp_path / "pred.jsonl"
     capsys.readouterr()
-    code = _cli(monkeypatch, ["--home", str(home.root), "score", str(cases), "--predictor", f"model:{model_dir}",
+    code = run_cli(["--home", str(home.root), "score", str(cases), "--predictor", f"model:{model_dir}",
                               "--out", str(preds)])
     err = capsys.readouterr().err
     if code == 2 and "use one of ranker or model:DIR" in err:
@@ -298,15 +298,6 @@ def _weights(model_dir: Path) -> dict[str, torch.Tensor]:
     return load_file(str(model_dir / "model.safetensors"))
 
 
-def _cli(monkeypatch, args: list[str]) -> int:
-    """Run the real console-script entry point; return its exit code."""
-    from genedx.cli import main
-    monkeypatch.setattr(sys, "argv", ["genedx", *args])
-    try:
-        main()
-    except SystemExit as e:
-        return int(e.code or 0)
-    return 0
 
 
 @pytest.mark.parametrize("mode", ["closed", "retrieval"])

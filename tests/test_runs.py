@@ -84,28 +84,20 @@ def test_plot_several_runs(tmp_home, tmp_path):
         runs.plot_runs(con, ["rft-a"], tmp_path / "none.png", metrics=["mrr"])
 
 
-def _cli(monkeypatch, args):
-    from genedx.cli import main
-    monkeypatch.setattr(sys, "argv", ["genedx", *args])
-    try:
-        main()
-    except SystemExit as e:
-        return int(e.code or 0)
-    return 0
 
 
-def test_cli_runs_list_show_plot(tmp_home, tmp_path, monkeypatch, capsys):
+def test_cli_runs_list_show_plot(tmp_home, tmp_path, monkeypatch, capsys, run_cli):
     _make_run(tmp_home, "rft-a", [0.1, 0.2, 0.3], name="first")
     _make_run(tmp_home, "rft-b", [0.15, 0.25])
     h = ["--home", str(tmp_home.root)]
-    assert _cli(monkeypatch, h + ["runs", "list"]) == 0
+    assert run_cli(h + ["runs", "list"]) == 0
     out = capsys.readouterr().out
     assert "rft-a" in out and "rft-b" in out and "30.0" in out      # last top1 in %
-    assert _cli(monkeypatch, h + ["runs", "show", "rft-a"]) == 0
+    assert run_cli(h + ["runs", "show", "rft-a"]) == 0
     out = capsys.readouterr().out
     assert "first" in out and "20.0 [15-25]" in out and "closed" in out
     png = tmp_path / "c.png"
-    assert _cli(monkeypatch, h + ["runs", "plot", "rft-a", "rft-b", "--out", str(png)]) == 0
+    assert run_cli(h + ["runs", "plot", "rft-a", "rft-b", "--out", str(png)]) == 0
     assert png.exists()
-    assert _cli(monkeypatch, h + ["runs", "show", "nope"]) == 2
+    assert run_cli(h + ["runs", "show", "nope"]) == 2
     assert "error: no run 'nope'" in capsys.readouterr().err

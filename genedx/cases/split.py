@@ -24,6 +24,7 @@ import duckdb
 import pyarrow as pa
 
 from genedx.errors import GenedxError
+from genedx.home import transaction
 
 SPLIT_BY = ("publication", "case", "gene")
 TRAIN, VALIDATION, TEST, UNUSED = "train", "validation", "test", "unused"
@@ -62,15 +63,11 @@ def make_split(con: duckdb.DuckDBPyConnection, by: str = "publication", seed: in
         splits.append(s)
     tbl = pa.table({"case_id": ids, "split": splits})
     con.register("_split", tbl)
-    con.execute("BEGIN TRANSACTION")
     try:
-        con.execute("DELETE FROM case_split")
-        con.execute("INSERT INTO case_split (case_id, split, split_by, seed) SELECT case_id, split, ?, ? FROM _split",
-                    [by, seed])
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
+        with transaction(con):
+            con.execute("DELETE FROM case_split")
+            con.execute("INSERT INTO case_split (case_id, split, split_by, seed) "
+                        "SELECT case_id, split, ?, ? FROM _split", [by, seed])
     finally:
         con.unregister("_split")
     counts: dict[str, int] = {}

@@ -20,6 +20,7 @@ from genedx.cases.readers import NO_GENE, NO_OBSERVED
 from genedx.cases.terms import CURRENT, UNKNOWN, TermMapper
 from genedx.errors import GenedxError
 from genedx.kb.genes import GeneNormalizer
+from genedx.home import transaction
 
 UNKNOWN_HPO, UNKNOWN_GENE = "unknown HPO id", "unknown gene"
 
@@ -146,20 +147,16 @@ def import_cases(con: duckdb.DuckDBPyConnection, items: Iterable[Case | BadRecor
     con.register("_imp_case", case_tbl)
     con.register("_imp_ph", ph_tbl)
     con.register("_imp_issue", issue_tbl)
-    con.execute("BEGIN TRANSACTION")
     try:
-        report.updated = con.execute(
-            'SELECT count(*) FROM "case" WHERE id IN (SELECT id FROM _imp_case)').fetchone()[0]
-        con.execute("DELETE FROM case_phenotype WHERE case_id IN (SELECT id FROM _imp_case)")
-        con.execute('DELETE FROM "case" WHERE id IN (SELECT id FROM _imp_case)')
-        con.execute('INSERT INTO "case" (id, source, sex, age, gene, disease, disease_label, publication, cohort, '
-                    'origin) SELECT * FROM _imp_case')
-        con.execute("INSERT INTO case_phenotype SELECT * FROM _imp_ph")
-        con.execute("INSERT INTO import_issue (origin, record, problem) SELECT * FROM _imp_issue")
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
+        with transaction(con):
+            report.updated = con.execute(
+                'SELECT count(*) FROM "case" WHERE id IN (SELECT id FROM _imp_case)').fetchone()[0]
+            con.execute("DELETE FROM case_phenotype WHERE case_id IN (SELECT id FROM _imp_case)")
+            con.execute('DELETE FROM "case" WHERE id IN (SELECT id FROM _imp_case)')
+            con.execute('INSERT INTO "case" (id, source, sex, age, gene, disease, disease_label, publication, '
+                        'cohort, origin) SELECT * FROM _imp_case')
+            con.execute("INSERT INTO case_phenotype SELECT * FROM _imp_ph")
+            con.execute("INSERT INTO import_issue (origin, record, problem) SELECT * FROM _imp_issue")
     finally:
         for name in ("_imp_case", "_imp_ph", "_imp_issue"):
             con.unregister(name)
@@ -172,17 +169,12 @@ def import_cases(con: duckdb.DuckDBPyConnection, items: Iterable[Case | BadRecor
 def delete_cases(con: duckdb.DuckDBPyConnection, source: str | None = None) -> int:
     """Remove cases (all, or of one source) with their phenotypes and splits; returns how many."""
     where, args = ("WHERE source = ?", [source]) if source else ("", [])
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         con.execute(f'CREATE OR REPLACE TEMP TABLE _del AS SELECT id FROM "case" {where}', args)
         n = con.execute("SELECT count(*) FROM _del").fetchone()[0]
         con.execute("DELETE FROM case_phenotype WHERE case_id IN (SELECT id FROM _del)")
         con.execute("DELETE FROM case_split WHERE case_id IN (SELECT id FROM _del)")
         con.execute('DELETE FROM "case" WHERE id IN (SELECT id FROM _del)')
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
     return n
 
 

@@ -33,8 +33,11 @@ for module in (data, grade, rank, model, train, app_cmd):
 
 def main() -> None:
     """Console-script entry point: user errors become one line on stderr and exit code 2."""
+    argv = sys.argv[1:]
+    if "rank" in argv:
+        argv = rank.expand_absent_args(argv)
     try:
-        app()
+        app(args=argv, prog_name="genedx")
     except GenedxError as e:
         err_console.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
         sys.exit(2)

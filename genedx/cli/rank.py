@@ -6,6 +6,7 @@ Thin wrappers over :mod:`genedx.rank.ranker`, :mod:`genedx.rank.batch` and :mod:
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict
 from pathlib import Path
 from typing import List, Optional
@@ -24,6 +25,35 @@ def register(app: typer.Typer) -> None:
     app.command("score")(score_cmd)
 
 
+_HPO_ID = re.compile(r"^HP:\d{7}(,HP:\d{7})*,?$", re.IGNORECASE)
+
+
+def expand_absent_args(argv: list[str]) -> list[str]:
+    """Let ``--absent`` take several ids, as clinicians write it: ``--absent HP:1 HP:2``.
+
+    Click options take one value each, so without this the second id would silently become a
+    *present* term. Ids following ``--absent``/``-a`` are rewritten as repeated options.
+
+    >>> expand_absent_args(["rank", "HP:0000001", "--absent", "HP:0000002", "HP:0000003", "--top", "5"])
+    ['rank', 'HP:0000001', '--absent', 'HP:0000002', '--absent', 'HP:0000003', '--top', '5']
+    """
+    out: list[str] = []
+    in_absent = False
+    for arg in argv:
+        if arg in ("--absent", "-a"):
+            in_absent = True
+            out.append(arg)
+            continue
+        if in_absent and _HPO_ID.match(arg):
+            if out and out[-1] not in ("--absent", "-a"):
+                out.append("--absent")
+            out.append(arg)
+            continue
+        in_absent = False
+        out.append(arg)
+    return out
+
+
 def _split_ids(values: List[str] | None) -> list[str]:
     """Terms may be given as separate arguments or comma-separated."""
     return [t.strip() for v in values or [] for t in v.split(",") if t.strip()]
@@ -31,7 +61,7 @@ def _split_ids(values: List[str] | None) -> list[str]:
 
 def rank_cmd(
     terms: List[str] = typer.Argument(..., help="Present HPO terms, e.g. HP:0001250 HP:0001263."),
-    absent: Optional[List[str]] = typer.Option(None, "--absent", "-a", help="An excluded (absent) HPO term; repeatable."),
+    absent: Optional[List[str]] = typer.Option(None, "--absent", "-a", help="Excluded (absent) HPO terms: --absent HP:1 HP:2, comma-separated, or repeated."),
     top: int = typer.Option(10, "--top", "-n", min=1, help="How many genes to show."),
     profiles: str = typer.Option("none", "--profiles", help=PROFILES_HELP),
     explain: bool = typer.Option(False, "--explain", help="Show every matched / excluded term per gene."),

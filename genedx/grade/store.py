@@ -9,6 +9,7 @@ from typing import Any, Sequence
 import duckdb
 
 from genedx.grade.metrics import GradedCase, Metrics
+from genedx.home import transaction as db_transaction
 
 
 def save_grades(con: duckdb.DuckDBPyConnection, run_id: str, graded: Sequence[GradedCase],
@@ -27,13 +28,8 @@ def save_grades(con: duckdb.DuckDBPyConnection, run_id: str, graded: Sequence[Gr
     if not transaction:
         _write(con, run_id, graded, metrics, kind, name, predictor, config, hpo_release, split, step, predictions)
         return
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with db_transaction(con):
         _write(con, run_id, graded, metrics, kind, name, predictor, config, hpo_release, split, step, predictions)
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    con.execute("COMMIT")
 
 
 def _write(con: duckdb.DuckDBPyConnection, run_id: str, graded: Sequence[GradedCase], metrics: Metrics | None,

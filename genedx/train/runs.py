@@ -23,7 +23,7 @@ import duckdb
 from rich.table import Table
 
 from genedx.errors import GenedxError
-from genedx.home import Home, connect
+from genedx.home import Home, connect, transaction
 
 T = TypeVar("T")
 
@@ -45,14 +45,8 @@ def write(home: Home, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
     """Run ``fn(con)`` in one transaction on a short-lived connection (rolled back on error)."""
     con = connect(home)
     try:
-        con.execute("BEGIN TRANSACTION")
-        try:
-            out = fn(con)
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        con.execute("COMMIT")
-        return out
+        with transaction(con):
+            return fn(con)
     finally:
         con.close()
 

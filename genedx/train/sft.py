@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from genedx.errors import GenedxError
-from genedx.home import Home, connect, require_kb
+from genedx.home import Home, connect, require_kb, transaction
 
 BASE_LEARNING_RATE = 1e-3   # from-scratch small models learn fast; fine-tuning a pretrained model wants ~1e-5
 
@@ -269,18 +269,13 @@ def _eval_cases(con, recipe: SFTRecipe) -> list:
 
 
 def _store_run(con, run_id: str, recipe: SFTRecipe, out: Path, release: str, losses: list[tuple[int, float]]) -> None:
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         con.execute("INSERT INTO run (id, kind, name, predictor, config, hpo_release, model_dir, status) "
                     "VALUES (?, 'sft', ?, ?, ?, ?, ?, 'running')",
                     [run_id, recipe.name, f"model:{out}", json.dumps(asdict(recipe)), release, str(out)])
         if losses:
             con.executemany("INSERT INTO metric VALUES (?, ?, 'train', 'loss', ?, NULL, NULL)",
                             [[run_id, s, v] for s, v in losses])
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
 
 
 def _validate(con, run_id, recipe, mode, out, model, tok, cases, step, release, log):
