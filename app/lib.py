@@ -83,41 +83,24 @@ def _setup_lock(root: str) -> threading.Lock:
 
 
 def setup_home(home: Home, report: Callable[[str], None] = lambda msg: None) -> str:
-    """First start: build the knowledge base (and import the bundled sample cases) when missing.
+    """First start: build the knowledge base and import the bundled sample cases when missing
+    (``genedx.cases.quickstart``, as `genedx data quickstart`).
 
-    Uses the cases module's ``quickstart`` when present; falls back to the KB build alone.
     Returns the HPO release. Serialised per home so two first visitors do not build twice.
     """
+    from genedx.cases.quickstart import quickstart
     with _setup_lock(str(home.root)):
         release = kb_release(home)
         if release is not None:
             return release
         con = connect(home)
         try:
-            quickstart = _find_quickstart()
-            if quickstart is not None:
-                report("Building the HPO knowledge base and importing the sample cases…")
-                quickstart(con)
-            else:
-                from genedx.kb.build import build_kb
-                report("Building the HPO knowledge base…")
-                build_kb(con)
+            report("Building the HPO knowledge base and importing the sample cases…")
+            quickstart(con)
             release = meta_get(con, "hpo_release")
         finally:
             con.close()
         return release or "unknown"
-
-
-def _find_quickstart() -> Callable[[duckdb.DuckDBPyConnection], Any] | None:
-    for mod in ("genedx.cases.quickstart", "genedx.cases.store", "genedx.cases"):
-        try:
-            m = __import__(mod, fromlist=["quickstart"])
-        except ImportError:
-            continue
-        fn = getattr(m, "quickstart", None)
-        if callable(fn):
-            return fn
-    return None
 
 
 # ----------------------------------------------------------------------------------------------

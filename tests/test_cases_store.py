@@ -131,3 +131,39 @@ def test_load_cases_filters_and_delete(con):
     assert delete_cases(con, source="user") == 1
     assert len(load_cases(con)) == 4
     assert _count(con, "case_phenotype") == sum(len(c.present) + len(c.absent) for c in load_cases(con))
+
+
+def _sim_case(i: int, gene: str = "SCN1A") -> Case:
+    return Case(id=f"sim:{gene}:{i}", present=["HP:0001250"], gene=gene, source="simulated")
+
+
+def test_replace_source_swaps_simulated_cases_in_one_transaction(toy_home):
+    con = connect(toy_home)
+    import_cases(con, [_sim_case(i) for i in range(3)])
+    report = import_cases(con, [_sim_case(10)], replace_source="simulated")
+    assert report.replaced == 3 and report.imported == 1
+    assert [r[0] for r in con.execute('SELECT id FROM "case" ORDER BY id').fetchall()] == ["sim:SCN1A:10"]
+
+
+def test_failed_replacing_import_keeps_the_old_cases(toy_home):
+    """A failure while writing the new cases rolls back the removal of the old ones too."""
+    con = connect(toy_home)
+    import_cases(con, [_sim_case(i) for i in range(3)])
+
+    class FailingInsert:
+        def __init__(self, con):
+            self._con = con
+
+        def execute(self, sql, *args):
+            if sql.startswith("INSERT INTO case_phenotype"):
+                raise RuntimeError("disk full")
+            return self._con.execute(sql, *args)
+
+        def __getattr__(self, name):
+            return getattr(self._con, name)
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        import_cases(FailingInsert(con), [_sim_case(10)], replace_source="simulated")
+    ids = [r[0] for r in con.execute('SELECT id FROM "case" ORDER BY id').fetchall()]
+    assert ids == ["sim:SCN1A:0", "sim:SCN1A:1", "sim:SCN1A:2"]
+    assert con.execute("SELECT count(*) FROM case_phenotype").fetchone()[0] == 3

@@ -65,15 +65,14 @@ def read_cases(paths: Iterable[str | Path], require_gene: bool = True) -> Iterat
 
 def _read_file(path: Path, require_gene: bool) -> Iterator[Item]:
     name = path.name.lower()
+    opener = gzip.open if name.endswith(".gz") else open
     try:
         if name.endswith(".zip"):
             yield from _read_zip(path, require_gene)
         elif name.endswith((".jsonl", ".jsonl.gz")):
-            opener = gzip.open if name.endswith(".gz") else open
             with opener(path, "rt", encoding="utf-8") as f:
                 yield from _read_lines(f, str(path), require_gene)
         else:
-            opener = gzip.open if name.endswith(".gz") else open
             with opener(path, "rt", encoding="utf-8") as f:
                 text = f.read()
             yield from _read_json_text(text, str(path), path.stem, require_gene)

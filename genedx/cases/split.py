@@ -19,6 +19,7 @@ reproducible, independent of row order, and stable for a group when other cases 
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 
 import duckdb
 import pyarrow as pa
@@ -70,7 +71,4 @@ def make_split(con: duckdb.DuckDBPyConnection, by: str = "publication", seed: in
                         "SELECT case_id, split, ?, ? FROM _split", [by, seed])
     finally:
         con.unregister("_split")
-    counts: dict[str, int] = {}
-    for s in splits:
-        counts[s] = counts.get(s, 0) + 1
-    return dict(sorted(counts.items()))
+    return dict(sorted(Counter(splits).items()))

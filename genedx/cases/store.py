@@ -36,6 +36,7 @@ class ImportReport:
     skipped: dict[str, int] = field(default_factory=dict)
     unknown_terms: dict[str, int] = field(default_factory=dict)
     mapped_terms: int = 0          # obsolete/alt ids replaced by their current term
+    replaced: int = 0              # stored cases of ``replace_source`` removed first
     problems: list[str] = field(default_factory=list)
     written: bool = False
     seconds: float = 0.0
@@ -87,8 +88,11 @@ def normalize_case(case: Case, mapper: TermMapper, genes: GeneNormalizer | None,
 
 def import_cases(con: duckdb.DuckDBPyConnection, items: Iterable[Case | BadRecord], strict: bool = False,
                  progress: Callable[[int], None] | None = None, origin: str = "",
-                 genes: GeneNormalizer | None = None) -> ImportReport:
+                 genes: GeneNormalizer | None = None, replace_source: str | None = None) -> ImportReport:
     """Normalise and store cases (from ``read_cases``, the simulator or the app) in one transaction.
+
+    ``replace_source`` first removes every stored case of that source in the same transaction, so a
+    failed import never leaves the old cases deleted (``data simulate --replace``).
 
     ``progress(n)`` is called with the number of records read so far. With ``strict=True`` any
     problem (bad record, unknown id or gene, skipped case) raises ``GenedxError`` and writes nothing.
@@ -149,6 +153,8 @@ def import_cases(con: duckdb.DuckDBPyConnection, items: Iterable[Case | BadRecor
     con.register("_imp_issue", issue_tbl)
     try:
         with transaction(con):
+            if replace_source is not None:
+                report.replaced = _delete_cases(con, replace_source)
             report.updated = con.execute(
                 'SELECT count(*) FROM "case" WHERE id IN (SELECT id FROM _imp_case)').fetchone()[0]
             con.execute("DELETE FROM case_phenotype WHERE case_id IN (SELECT id FROM _imp_case)")
@@ -168,13 +174,19 @@ def import_cases(con: duckdb.DuckDBPyConnection, items: Iterable[Case | BadRecor
 
 def delete_cases(con: duckdb.DuckDBPyConnection, source: str | None = None) -> int:
     """Remove cases (all, or of one source) with their phenotypes and splits; returns how many."""
-    where, args = ("WHERE source = ?", [source]) if source else ("", [])
     with transaction(con):
-        con.execute(f'CREATE OR REPLACE TEMP TABLE _del AS SELECT id FROM "case" {where}', args)
-        n = con.execute("SELECT count(*) FROM _del").fetchone()[0]
-        con.execute("DELETE FROM case_phenotype WHERE case_id IN (SELECT id FROM _del)")
-        con.execute("DELETE FROM case_split WHERE case_id IN (SELECT id FROM _del)")
-        con.execute('DELETE FROM "case" WHERE id IN (SELECT id FROM _del)')
+        return _delete_cases(con, source)
+
+
+def _delete_cases(con: duckdb.DuckDBPyConnection, source: str | None) -> int:
+    """The deletion itself, inside the caller's transaction."""
+    where, args = ("WHERE source = ?", [source]) if source else ("", [])
+    con.execute(f'CREATE OR REPLACE TEMP TABLE _del AS SELECT id FROM "case" {where}', args)
+    n = con.execute("SELECT count(*) FROM _del").fetchone()[0]
+    con.execute("DELETE FROM case_phenotype WHERE case_id IN (SELECT id FROM _del)")
+    con.execute("DELETE FROM case_split WHERE case_id IN (SELECT id FROM _del)")
+    con.execute('DELETE FROM "case" WHERE id IN (SELECT id FROM _del)')
+    con.execute("DROP TABLE _del")
     return n
 
 

@@ -87,7 +87,7 @@ def simulate_cmd(cases_per_gene: int = typer.Option(20, help="Cases per gene (or
                  json_out: bool = typer.Option(False, "--json")) -> None:
     """Simulate patients per gene from the KB's annotations and store them (source 'simulated')."""
     from genedx.cases.simulate import SimulationConfig, simulate
-    from genedx.cases.store import delete_cases, import_cases
+    from genedx.cases.store import import_cases
 
     cfg = SimulationConfig(cases_per_gene=cases_per_gene, per=per, min_present=min_present, max_present=max_present,
                            imprecision=imprecision, noise_terms=noise_terms, absent_terms=absent_terms,
@@ -97,11 +97,13 @@ def simulate_cmd(cases_per_gene: int = typer.Option(20, help="Cases per gene (or
     with db() as con:
         with err_console.status("simulating"):
             cases = simulate(con, cfg)
-            removed = delete_cases(con, source="simulated") if replace else 0
         with progress(transient=True) as bar:
             task = bar.add_task("storing cases", total=len(cases))
+            # The old simulated cases are replaced in the import's own transaction: all or nothing.
             report = import_cases(con, cases, progress=lambda n: bar.update(task, completed=n),
-                                  origin=f"genedx data simulate (seed {seed})")
+                                  origin=f"genedx data simulate (seed {seed})",
+                                  replace_source="simulated" if replace else None)
+        removed = report.replaced
     if json_out:
         console.print_json(json.dumps({"removed": removed, **report.to_dict()}))
         return

@@ -10,7 +10,7 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from genedx.cli.common import console, db, err_console, get_home
+from genedx.cli.common import console, db, err_console, get_home, progress
 
 model_app = typer.Typer(help="Build and inspect local language models.", no_args_is_help=True)
 
@@ -63,8 +63,6 @@ def eval_cmd(
 ) -> None:
     """Predict, grade and compute metrics for a case set; store it all as an `eval` run."""
     from genedx.model.evaluate import evaluate
-
-    from genedx.cli.common import progress
 
     with db() as con, progress() as bar:
         task = bar.add_task("evaluating", total=None)

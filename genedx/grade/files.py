@@ -19,7 +19,7 @@ from genedx.cases.model import BadRecord, Case
 from genedx.cases.readers import read_cases
 from genedx.errors import GenedxError
 from genedx.grade.graders import ConfiguredGrader, grader_from_config
-from genedx.grade.metrics import GradedCase, Metrics, _grade_any, compute_metrics
+from genedx.grade.metrics import GradedCase, Metrics, _grade_any, compute_metrics, default_grader
 
 
 @dataclass
@@ -118,8 +118,8 @@ def grade_files(cases: Iterable[str | Path], predictions: str | Path,
     """Grade every prediction that has a case; report the rest."""
     if max_genes < 1:
         raise GenedxError(f"--max-genes must be >= 1, got {max_genes}")
-    g = grader if isinstance(grader, ConfiguredGrader) else grader_from_config(
-        grader if grader is not None else {"type": "ranked_gene", "max_rank": max_genes})
+    g = grader if isinstance(grader, ConfiguredGrader) else (
+        grader_from_config(grader) if grader is not None else default_grader(max_genes))
     truth, case_problems, bad_ids = read_truth(cases)
     preds, pred_problems = read_predictions(predictions)
     if not truth:

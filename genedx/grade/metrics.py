@@ -73,12 +73,17 @@ def _clean(d: dict[str, float]) -> dict[str, float | None]:
     return {k: (None if isinstance(v, float) and math.isnan(v) else round(v, 6)) for k, v in d.items()}
 
 
+def default_grader(max_genes: int = MAX_GENES) -> ConfiguredGrader:
+    """The default ranked-gene grader, cutting answers at ``max_genes`` (used when no grader is given)."""
+    return grader_from_config({"type": "ranked_gene", "max_rank": max_genes})
+
+
 def grade_output(case_id: str, correct_answer: str, output: str, grader: ConfiguredGrader | None = None,
                  source: str | None = None, max_genes: int = MAX_GENES,
                  normalizer: GeneNormalizer | None = None) -> GradedCase:
     """Grade one raw model output (rank/genes from the parser, grade from ``grader``)."""
     norm = normalizer or GeneNormalizer.default()
-    grader = grader or grader_from_config({"type": "ranked_gene", "max_rank": max_genes})
+    grader = grader or default_grader(max_genes)
     parsed = parse_answer(output, max_genes, norm)
     truth = norm.normalize(correct_answer) or correct_answer if correct_answer else correct_answer
     return GradedCase(case_id, truth, parsed.genes, grader(output, correct_answer), parsed.rank(truth),
@@ -104,7 +109,7 @@ def grade_predictions(predictions: Iterable[Any], cases: Iterable[Any] | Mapping
     prediction. Predictions whose case is unknown or has no gene are skipped.
     """
     by_id = dict(cases) if isinstance(cases, Mapping) else {c.id: c for c in cases}
-    grader = grader or grader_from_config({"type": "ranked_gene", "max_rank": max_genes})
+    grader = grader or default_grader(max_genes)
     graded, seen = [], set()
     for p in predictions:
         if isinstance(p, dict):
@@ -148,7 +153,7 @@ def metrics_from_rankings(rows: Iterable[tuple[str, str, Sequence[str], str | No
     (0.5, 1.0, 0.85)
     """
     g = grader if isinstance(grader, ConfiguredGrader) or grader is None else grader_from_config(grader)
-    g = g or grader_from_config({"type": "ranked_gene", "max_rank": max_genes})
+    g = g or default_grader(max_genes)
     graded = [grade_genes(cid, truth, list(genes), g, source, max_genes) for cid, truth, genes, source in rows]
     return compute_metrics(graded, n_boot=n_boot, seed=seed, max_genes=max_genes)
 

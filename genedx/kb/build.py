@@ -10,7 +10,7 @@ from typing import Callable
 import duckdb
 import pyarrow as pa
 
-from genedx.home import meta_set
+from genedx.home import meta_set, transaction
 from genedx.kb.genes import GeneNormalizer
 from genedx.kb.hpo import FREQUENCY_TERMS, ancestor_closure, hpoa_header_line, parse_obo, release_dir
 
@@ -90,60 +90,56 @@ def build_kb(con: duckdb.DuckDBPyConnection, hpo_dir: str | Path | None = None,
     g2p = str(d / "genes_to_phenotype.txt")
     p2g = str(d / "phenotype_to_genes.txt")
     say("writing tables")
-    con.execute("BEGIN TRANSACTION")
     try:
-        for t in KB_TABLES:
-            con.execute(f"DELETE FROM {t}")
-        con.execute("INSERT INTO hpo_term SELECT * FROM _terms")
-        con.execute("INSERT INTO hpo_ancestor SELECT * FROM _anc")
-        con.execute("INSERT INTO hpo_id_map SELECT * FROM _idmap")
-        con.execute(f"""
-            CREATE OR REPLACE TEMP TABLE _hpoa AS SELECT * FROM read_csv('{hpoa}', delim='\t', header=true,
-                skip={hpoa_header_line(hpoa)}, all_varchar=true, quote='', escape='')""")
-        con.execute("""
-            INSERT INTO disease SELECT database_id, any_value(disease_name) FROM _hpoa GROUP BY database_id""")
-        # Annotations: map alt/obsolete ids to current terms; frequency as probability when known.
-        con.execute("""
-            INSERT INTO disease_phenotype
-            SELECT h.database_id, m.term,
-                   CASE WHEN f.p IS NOT NULL THEN f.p
-                        WHEN h.frequency LIKE '%/%' THEN least(1.0,
-                             try_cast(split_part(h.frequency, '/', 1) AS DOUBLE)
-                             / nullif(try_cast(split_part(h.frequency, '/', 2) AS DOUBLE), 0))
-                        WHEN h.frequency LIKE '%\\%%' ESCAPE '\\' THEN least(1.0,
-                             try_cast(rtrim(h.frequency, '%') AS DOUBLE) / 100.0)
-                   END,
-                   coalesce(h.qualifier = 'NOT', false), nullif(h.onset, ''), h.aspect, h.reference
-            FROM _hpoa h JOIN _idmap m ON m.id = h.hpo_id LEFT JOIN _freq f ON f.code = h.frequency
-            WHERE m.term IS NOT NULL""")
-        # Gene-disease links from both gene files; NCBI gene ids -> approved HGNC symbols.
-        con.execute(f"""
-            CREATE OR REPLACE TEMP TABLE _gd_raw AS
-            SELECT DISTINCT try_cast(ncbi_gene_id AS INTEGER) AS entrez, gene_symbol, disease_id
-            FROM read_csv('{g2p}', delim='\t', header=true, all_varchar=true, quote='')
-            UNION
-            SELECT DISTINCT try_cast(ncbi_gene_id AS INTEGER), gene_symbol, disease_id
-            FROM read_csv('{p2g}', delim='\t', header=true, all_varchar=true, quote='')""")
-        con.execute("""
-            INSERT INTO gene_disease
-            SELECT DISTINCT coalesce(g1.symbol, g2.symbol), r.disease_id
-            FROM _gd_raw r LEFT JOIN _genes g1 ON g1.entrez_id = r.entrez
-                 LEFT JOIN _genes g2 ON g2.symbol = r.gene_symbol
-            WHERE coalesce(g1.symbol, g2.symbol) IS NOT NULL
-              AND r.disease_id IN (SELECT id FROM disease)""")
-        unmapped = con.execute("""
-            SELECT count(DISTINCT r.entrez) FROM _gd_raw r LEFT JOIN _genes g1 ON g1.entrez_id = r.entrez
-            LEFT JOIN _genes g2 ON g2.symbol = r.gene_symbol WHERE coalesce(g1.symbol, g2.symbol) IS NULL
-        """).fetchone()[0]
-        con.execute("""
-            INSERT INTO gene SELECT g.*, g.symbol IN (SELECT gene FROM gene_disease) FROM _genes g""")
-        meta_set(con, "hpo_release", release)
-        meta_set(con, "hpo_source", str(d))
-        meta_set(con, "kb_built_at", time.strftime("%Y-%m-%dT%H:%M:%S"))
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
+        with transaction(con):  # all or nothing
+            for t in KB_TABLES:
+                con.execute(f"DELETE FROM {t}")
+            con.execute("INSERT INTO hpo_term SELECT * FROM _terms")
+            con.execute("INSERT INTO hpo_ancestor SELECT * FROM _anc")
+            con.execute("INSERT INTO hpo_id_map SELECT * FROM _idmap")
+            con.execute(f"""
+                CREATE OR REPLACE TEMP TABLE _hpoa AS SELECT * FROM read_csv('{hpoa}', delim='\t', header=true,
+                    skip={hpoa_header_line(hpoa)}, all_varchar=true, quote='', escape='')""")
+            con.execute("""
+                INSERT INTO disease SELECT database_id, any_value(disease_name) FROM _hpoa GROUP BY database_id""")
+            # Annotations: map alt/obsolete ids to current terms; frequency as probability when known.
+            con.execute("""
+                INSERT INTO disease_phenotype
+                SELECT h.database_id, m.term,
+                       CASE WHEN f.p IS NOT NULL THEN f.p
+                            WHEN h.frequency LIKE '%/%' THEN least(1.0,
+                                 try_cast(split_part(h.frequency, '/', 1) AS DOUBLE)
+                                 / nullif(try_cast(split_part(h.frequency, '/', 2) AS DOUBLE), 0))
+                            WHEN h.frequency LIKE '%\\%%' ESCAPE '\\' THEN least(1.0,
+                                 try_cast(rtrim(h.frequency, '%') AS DOUBLE) / 100.0)
+                       END,
+                       coalesce(h.qualifier = 'NOT', false), nullif(h.onset, ''), h.aspect, h.reference
+                FROM _hpoa h JOIN _idmap m ON m.id = h.hpo_id LEFT JOIN _freq f ON f.code = h.frequency
+                WHERE m.term IS NOT NULL""")
+            # Gene-disease links from both gene files; NCBI gene ids -> approved HGNC symbols.
+            con.execute(f"""
+                CREATE OR REPLACE TEMP TABLE _gd_raw AS
+                SELECT DISTINCT try_cast(ncbi_gene_id AS INTEGER) AS entrez, gene_symbol, disease_id
+                FROM read_csv('{g2p}', delim='\t', header=true, all_varchar=true, quote='')
+                UNION
+                SELECT DISTINCT try_cast(ncbi_gene_id AS INTEGER), gene_symbol, disease_id
+                FROM read_csv('{p2g}', delim='\t', header=true, all_varchar=true, quote='')""")
+            con.execute("""
+                INSERT INTO gene_disease
+                SELECT DISTINCT coalesce(g1.symbol, g2.symbol), r.disease_id
+                FROM _gd_raw r LEFT JOIN _genes g1 ON g1.entrez_id = r.entrez
+                     LEFT JOIN _genes g2 ON g2.symbol = r.gene_symbol
+                WHERE coalesce(g1.symbol, g2.symbol) IS NOT NULL
+                  AND r.disease_id IN (SELECT id FROM disease)""")
+            unmapped = con.execute("""
+                SELECT count(DISTINCT r.entrez) FROM _gd_raw r LEFT JOIN _genes g1 ON g1.entrez_id = r.entrez
+                LEFT JOIN _genes g2 ON g2.symbol = r.gene_symbol WHERE coalesce(g1.symbol, g2.symbol) IS NULL
+            """).fetchone()[0]
+            con.execute("""
+                INSERT INTO gene SELECT g.*, g.symbol IN (SELECT gene FROM gene_disease) FROM _genes g""")
+            meta_set(con, "hpo_release", release)
+            meta_set(con, "hpo_source", str(d))
+            meta_set(con, "kb_built_at", time.strftime("%Y-%m-%dT%H:%M:%S"))
     finally:
         for name in ("_terms", "_anc", "_idmap", "_genes", "_freq"):
             con.unregister(name)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import random
 import time
-import uuid
 from pathlib import Path
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
@@ -107,6 +106,7 @@ def evaluate(con: duckdb.DuckDBPyConnection, home: Home | None, predictor: str, 
     from genedx.grade.metrics import compute_metrics, grade_predictions
     from genedx.grade.store import save_grades
     from genedx.predictors import load_predictor
+    from genedx.train.runs import new_run_id
 
     release = require_kb(con)
     picked = collect_cases(con, cases, limit, on_bad, sample=sample, seed=seed)
@@ -121,7 +121,7 @@ def evaluate(con: duckdb.DuckDBPyConnection, home: Home | None, predictor: str, 
     graded, missing = grade_predictions(preds, picked, max_genes=top)
     metrics = compute_metrics(graded, n_boot=n_boot, seed=seed, max_genes=top)
     seconds = time.perf_counter() - t0
-    run_id = f"eval-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    run_id = new_run_id("eval")
     config = {"predictor": predictor, "cases": list(cases), "limit": limit, "sample": sample, "seed": seed,
               "top": top, "profiles": profiles,
               "seconds": round(seconds, 2), "n_cases": len(picked)}

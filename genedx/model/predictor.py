@@ -1,8 +1,9 @@
 """A language model behind the :class:`genedx.predict.Predictor` interface: batched greedy generation,
 answers parsed by the grader's parser, raw text kept in ``Prediction.output``.
 
-Batch scoring (``genedx score --predictor model:DIR``), ``genedx eval``, SFT/RFT validation and the app
-all call :meth:`ModelPredictor.predict`, so a model is judged exactly as the ranker is.
+Batch scoring (``genedx score --predictor model:DIR``), ``genedx eval``, SFT validation and the app
+all call :meth:`ModelPredictor.predict`, so a model is judged exactly as the ranker is; RFT validation
+decodes with the same :func:`greedy_generate`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,38 @@ from genedx.model.prompts import PromptBuilder, check_mode, load_labels
 from genedx.predict import GeneScore, Prediction
 
 DEFAULT_MAX_NEW_TOKENS = 160
+
+
+def greedy_generate(model, tokenizer, prompts: Sequence[Any], max_new_tokens: int, batch_size: int = 16) -> list[str]:
+    """Greedy completions of chat prompts or templated texts (left-padded batches); the model's mode and
+    the tokenizer's padding side are restored afterwards. Shared by :meth:`ModelPredictor.generate` and
+    RFT validation, so a model is decoded the same way wherever it is judged."""
+    import torch
+
+    texts = [p if isinstance(p, str) else tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True)
+             for p in prompts]
+    old_side, old_trunc = tokenizer.padding_side, tokenizer.truncation_side
+    tokenizer.padding_side = tokenizer.truncation_side = "left"   # over-long prompts keep their end
+    limit = getattr(model.config, "max_position_embeddings", None)
+    max_prompt = limit - max_new_tokens if limit else None
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    outs: list[str] = []
+    try:
+        with torch.no_grad():
+            for i in range(0, len(texts), batch_size):
+                enc = tokenizer(texts[i:i + batch_size], return_tensors="pt", padding=True, add_special_tokens=False,
+                                truncation=max_prompt is not None, max_length=max_prompt).to(device)
+                gen = model.generate(**enc, do_sample=False, max_new_tokens=max_new_tokens,
+                                     pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+                                     temperature=None, top_p=None, top_k=None)
+                outs += tokenizer.batch_decode(gen[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+    finally:
+        tokenizer.padding_side, tokenizer.truncation_side = old_side, old_trunc
+        if was_training:
+            model.train()
+    return outs
 
 
 class ModelPredictor:
@@ -68,21 +101,8 @@ class ModelPredictor:
 
     def generate(self, texts: Sequence[str]) -> list[str]:
         """Greedy completions of already-templated prompts (one batch)."""
-        import torch
-        tok, model = self.tokenizer, self.model
-        limit = getattr(model.config, "max_position_embeddings", None)
-        max_prompt = (limit - self.max_new_tokens) if limit else None
-        # Left padding so every prompt ends where generation starts; over-long prompts keep their end
-        # (the instructions) rather than crash.
-        tok.padding_side, tok.truncation_side = "left", "left"
-        enc = tok(list(texts), return_tensors="pt", padding=True, add_special_tokens=False,
-                  truncation=max_prompt is not None, max_length=max_prompt)
-        enc = {k: v.to(model.device) for k, v in enc.items()}
-        with torch.inference_mode():
-            out = model.generate(**enc, max_new_tokens=self.max_new_tokens, do_sample=False,
-                                 pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
-        new = out[:, enc["input_ids"].shape[1]:]
-        return [t.strip() for t in tok.batch_decode(new, skip_special_tokens=True)]
+        return [t.strip() for t in greedy_generate(self.model, self.tokenizer, texts, self.max_new_tokens,
+                                                   batch_size=max(1, len(texts)))]
 
     def predict(self, cases: Sequence[Case], top: int = 10,
                 progress: Callable[[int], None] | None = None) -> list[Prediction]:

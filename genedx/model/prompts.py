@@ -152,17 +152,9 @@ class PromptBuilder:
         for g in self.ranked(case):
             if g.symbol == gene:
                 return g
-        q = self._cache[case.id][0]
-        index = getattr(self.ranker, "_gene_index", None) or {s: i for i, s in enumerate(self.ranker.genes)}
-        i = index.get(gene)
-        if i is None:
-            return None
-        scores, best_row = self.ranker.gene_scores(q)
-        r = int(best_row[i])
-        if r < 0 or not scores[i] > float("-inf"):
-            return None
-        disease, name = self.ranker._row_disease_label(r)
-        return GeneScore(gene, float(scores[i]), disease, name, self.ranker.explain(q, r))
+        # Beyond the cached top genes: the ranker scores and explains any one gene itself.
+        g = self.ranker.score_gene(self._cache[case.id][0], gene)
+        return g if g is not None and g.score > float("-inf") else None
 
     def context(self, case: Case) -> str | None:
         if self.mode != "retrieval":

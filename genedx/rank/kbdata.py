@@ -56,9 +56,8 @@ def load_kb_data(con: duckdb.DuckDBPyConnection) -> KbData:
         "SELECT DISTINCT term FROM hpo_ancestor WHERE ancestor = ? ORDER BY term", [PHENOTYPIC_ABNORMALITY]
     ).fetchall()]
     tix = _index(terms)
-    labels = dict(con.execute("SELECT id, label FROM hpo_term").fetchall())
-    mapper = TermMapper({i: (t, k) for i, t, k in con.execute("SELECT id, term, kind FROM hpo_id_map").fetchall()},
-                        labels, release)
+    mapper = TermMapper.from_db(con)  # the one id-map + label loader
+    labels = mapper.labels
 
     anc = con.execute("""
         SELECT a.term, a.ancestor, a.distance FROM hpo_ancestor a

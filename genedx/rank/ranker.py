@@ -437,13 +437,14 @@ class RankerPredictor:
     def predict(self, cases: Sequence[Case], top: int = 10) -> list[Prediction]:
         """One Prediction per case; a case the ranker cannot use raises GenedxError naming it."""
         out = []
+        options = self.ranker.options  # the same for every case: computed once per batch
         for case in cases:
             try:
                 q = self.ranker.query(case.present, case.absent)
             except GenedxError as e:
                 raise GenedxError(f"case {case.id}: {e}") from None
             genes = self.ranker.rank_query(q, top=top, explain=self.explain)
-            opts = dict(self.ranker.options)
+            opts = dict(options)
             if q.notes:
                 opts["notes"] = q.notes
             out.append(Prediction(case.id, genes, self.name, self.hpo_release, options=opts))

@@ -382,36 +382,6 @@ def load_policy(recipe: RFTRecipe):
 
 
 # --- validation ----------------------------------------------------------------------------------------
-def greedy_generate(model, tokenizer, prompts: Sequence[Any], max_new_tokens: int, batch_size: int = 16) -> list[str]:
-    """Greedy completions of chat prompts (left-padded batches), as the trainer's policy would answer."""
-    import torch
-
-    texts = [p if isinstance(p, str) else tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True)
-             for p in prompts]
-    old_side, old_trunc = tokenizer.padding_side, tokenizer.truncation_side
-    tokenizer.padding_side = tokenizer.truncation_side = "left"   # over-long prompts keep their end
-    limit = getattr(model.config, "max_position_embeddings", None)
-    max_prompt = limit - max_new_tokens if limit else None
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    outs: list[str] = []
-    try:
-        with torch.no_grad():
-            for i in range(0, len(texts), batch_size):
-                enc = tokenizer(texts[i:i + batch_size], return_tensors="pt", padding=True, add_special_tokens=False,
-                                truncation=max_prompt is not None, max_length=max_prompt).to(device)
-                gen = model.generate(**enc, do_sample=False, max_new_tokens=max_new_tokens,
-                                     pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
-                                     temperature=None, top_p=None, top_k=None)
-                outs += tokenizer.batch_decode(gen[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
-    finally:
-        tokenizer.padding_side, tokenizer.truncation_side = old_side, old_trunc
-        if was_training:
-            model.train()
-    return outs
-
-
 def grade_outputs(records: Sequence[dict[str, Any]], outputs: Sequence[str], seed: int = 0,
                   n_boot: int = 1000) -> dict[str, tuple]:
     """Validation metrics of greedy outputs: ``{name: (value, lo, hi)}`` for top1/top5/topmax/mean_grade/...
@@ -465,6 +435,7 @@ def _make_callback(home: Home, run_id: str, recipe: RFTRecipe, val_records: list
     """The ``TrainerCallback`` that validates every ``eval_interval`` steps and stores all logs per step."""
     from transformers import TrainerCallback
 
+    from genedx.model.predictor import greedy_generate
     from genedx.train import runs
 
     max_new = recipe.eval_max_new_tokens or recipe.max_completion_length
@@ -756,10 +727,9 @@ def _save_final(trainer, tokenizer, model_dir: Path, recipe: RFTRecipe, run_id: 
 def write_model_card(home: Home, run_id: str, recipe: RFTRecipe, model_dir: Path, n_train: int, n_val: int,
                      train_seconds: float, steps: int, hpo_release: str | None) -> Path:
     """``model_dir/README.md``: base model, data, recipe, validation metrics per step, curve image."""
-    from genedx.home import connect as _connect
     from genedx.train import runs
 
-    con = _connect(home)
+    con = connect(home)
     try:
         m = runs.run_metrics(con, run_id, split="validation")
         curve = None

@@ -12,13 +12,13 @@ from __future__ import annotations
 import json
 import random
 import time
-import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from genedx.errors import GenedxError
 from genedx.home import Home, connect, require_kb, transaction
+from genedx.train import runs
 
 BASE_LEARNING_RATE = 1e-3   # from-scratch small models learn fast; fine-tuning a pretrained model wants ~1e-5
 
@@ -171,7 +171,7 @@ def run_sft(recipe: SFTRecipe, home: Home, log: Callable[[str], None] = print) -
     out = Path(recipe.output_dir) if recipe.output_dir else home.models_dir / recipe.name
     if out.exists() and any(out.iterdir()) and not recipe.overwrite:
         raise GenedxError(f"output dir {out} is not empty (set output_dir, or overwrite: true)")
-    run_id = f"sft-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    run_id = runs.new_run_id("sft")
 
     # --- data (the DB is closed again before training: a long run must not hold the file lock)
     con = connect(home)
@@ -252,7 +252,7 @@ def run_sft(recipe: SFTRecipe, home: Home, log: Callable[[str], None] = print) -
                 metrics[mode] = _validate(con, rid, recipe, mode, out, model, tok, eval_cases, steps, release, log)
             meta["validation"] = {m: v.to_dict() for m, v in metrics.items()}
             (out / "genedx_model.json").write_text(json.dumps(meta, indent=2))
-        con.execute("UPDATE run SET status = 'done', finished_at = current_timestamp WHERE id = ?", [run_id])
+        runs.finish_run(con, run_id)
     finally:
         con.close()
     return SFTResult(run_id, str(out), len(rows), len(eval_cases), steps, train_seconds,
@@ -270,9 +270,8 @@ def _eval_cases(con, recipe: SFTRecipe) -> list:
 
 def _store_run(con, run_id: str, recipe: SFTRecipe, out: Path, release: str, losses: list[tuple[int, float]]) -> None:
     with transaction(con):
-        con.execute("INSERT INTO run (id, kind, name, predictor, config, hpo_release, model_dir, status) "
-                    "VALUES (?, 'sft', ?, ?, ?, ?, ?, 'running')",
-                    [run_id, recipe.name, f"model:{out}", json.dumps(asdict(recipe)), release, str(out)])
+        runs.start_run(con, run_id, "sft", recipe.name, asdict(recipe), release, model_dir=str(out),
+                       predictor=f"model:{out}")
         if losses:
             con.executemany("INSERT INTO metric VALUES (?, ?, 'train', 'loss', ?, NULL, NULL)",
                             [[run_id, s, v] for s, v in losses])
