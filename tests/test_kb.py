@@ -8,6 +8,7 @@ from genedx.errors import GenedxError
 from genedx.home import connect, meta_get
 from genedx.kb.build import build_kb
 from genedx.kb.genes import GeneNormalizer
+from tests.conftest import TOY_HPO
 
 
 def test_terms_and_release(con):
@@ -81,4 +82,29 @@ def test_real_kb(real_home):
                      "WHERE NOT t.obsolete AND a.term IS NULL").fetchone()[0] == 0
     assert c.execute("SELECT count(DISTINCT gene) FROM gene_disease").fetchone()[0] > 4000
     assert c.execute("SELECT count(*) FROM disease_phenotype WHERE excluded").fetchone()[0] > 0
+    c.close()
+
+
+def test_rebuild_on_the_same_connection(toy_home):
+    """A second build on one connection works (no pending result blocks it)."""
+    c = connect(toy_home)
+    build_kb(c, TOY_HPO)
+    assert build_kb(c, TOY_HPO).terms == 15
+    c.close()
+
+
+def test_corrupt_release_file_is_one_line_error_and_kb_unchanged(toy_home, tmp_path):
+    import shutil
+
+    bad = tmp_path / "bad'hpo"   # a quote in the path must not break the SQL either
+    shutil.copytree(TOY_HPO, bad)
+    (bad / "genes_to_phenotype.txt").write_text('garbage\n"unterminated\tx\n')
+    c = connect(toy_home)
+    build_kb(c, TOY_HPO)
+    before = c.execute("SELECT count(*) FROM gene_disease").fetchall()[0][0]
+    with pytest.raises(GenedxError, match="could not be read.*left unchanged") as e:
+        build_kb(c, bad)
+    assert "\n" not in str(e.value)
+    assert c.execute("SELECT count(*) FROM gene_disease").fetchall()[0][0] == before
+    assert c.execute("SELECT count(*) FROM hpo_term").fetchall()[0][0] == 15
     c.close()

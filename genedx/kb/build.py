@@ -10,6 +10,7 @@ from typing import Callable
 import duckdb
 import pyarrow as pa
 
+from genedx.errors import GenedxError
 from genedx.home import meta_set, transaction
 from genedx.kb.genes import GeneNormalizer
 from genedx.kb.hpo import FREQUENCY_TERMS, ancestor_closure, hpoa_header_line, parse_obo, release_dir
@@ -86,9 +87,10 @@ def build_kb(con: duckdb.DuckDBPyConnection, hpo_dir: str | Path | None = None,
                       ("_freq", freq_tbl)]:
         con.register(name, tbl)
 
-    hpoa = str(d / "phenotype.hpoa")
-    g2p = str(d / "genes_to_phenotype.txt")
-    p2g = str(d / "phenotype_to_genes.txt")
+    hpoa_skip = hpoa_header_line(d / "phenotype.hpoa")
+    # Paths go into SQL string literals: double any single quote.
+    hpoa, g2p, p2g = (str(d / f).replace("'", "''")
+                      for f in ("phenotype.hpoa", "genes_to_phenotype.txt", "phenotype_to_genes.txt"))
     say("writing tables")
     try:
         with transaction(con):  # all or nothing
@@ -99,7 +101,7 @@ def build_kb(con: duckdb.DuckDBPyConnection, hpo_dir: str | Path | None = None,
             con.execute("INSERT INTO hpo_id_map SELECT * FROM _idmap")
             con.execute(f"""
                 CREATE OR REPLACE TEMP TABLE _hpoa AS SELECT * FROM read_csv('{hpoa}', delim='\t', header=true,
-                    skip={hpoa_header_line(hpoa)}, all_varchar=true, quote='', escape='')""")
+                    skip={hpoa_skip}, all_varchar=true, quote='', escape='')""")
             con.execute("""
                 INSERT INTO disease SELECT database_id, any_value(disease_name) FROM _hpoa GROUP BY database_id""")
             # Annotations: map alt/obsolete ids to current terms; frequency as probability when known.
@@ -134,16 +136,20 @@ def build_kb(con: duckdb.DuckDBPyConnection, hpo_dir: str | Path | None = None,
             unmapped = con.execute("""
                 SELECT count(DISTINCT r.entrez) FROM _gd_raw r LEFT JOIN _genes g1 ON g1.entrez_id = r.entrez
                 LEFT JOIN _genes g2 ON g2.symbol = r.gene_symbol WHERE coalesce(g1.symbol, g2.symbol) IS NULL
-            """).fetchone()[0]
+            """).fetchall()[0][0]  # fetchall completes the result: a pending one blocks con.register
             con.execute("""
                 INSERT INTO gene SELECT g.*, g.symbol IN (SELECT gene FROM gene_disease) FROM _genes g""")
             meta_set(con, "hpo_release", release)
             meta_set(con, "hpo_source", str(d))
             meta_set(con, "kb_built_at", time.strftime("%Y-%m-%dT%H:%M:%S"))
+    except duckdb.Error as e:
+        # The transaction rolled back: the stored knowledge base is as it was.
+        raise GenedxError(f"HPO release files in {d} could not be read ({type(e).__name__}: "
+                          f"{str(e).splitlines()[0]}); the knowledge base was left unchanged") from None
     finally:
         for name in ("_terms", "_anc", "_idmap", "_genes", "_freq"):
             con.unregister(name)
     counts = con.execute("""SELECT (SELECT count(*) FROM hpo_term), (SELECT count(*) FROM disease),
         (SELECT count(*) FROM disease_phenotype), (SELECT count(DISTINCT gene) FROM gene_disease),
-        (SELECT count(*) FROM gene_disease)""").fetchone()
+        (SELECT count(*) FROM gene_disease)""").fetchall()[0]
     return BuildReport(release, *counts, unmapped_gene_ids=unmapped, seconds=time.perf_counter() - t0)
