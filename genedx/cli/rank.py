@@ -145,7 +145,9 @@ def score_cmd(
     with db(read_only=True) as con:
         with err_console.status(f"loading predictor {predictor}"):
             pred = load_predictor(predictor, con, home, profiles=profiles, explain=evidence, mode=mode)
-        mapper = TermMapper.from_db(con)
+        # The ranker already holds the id map; load it only for other predictors.
+        ranker = getattr(pred, "ranker", None)
+        mapper = ranker.kb.mapper if ranker is not None else TermMapper.from_db(con)
     with progress() as bar:
         task = bar.add_task("scoring", total=None)
         report = score_cases(read_cases(inputs, require_gene=False), pred, out, top=top, resume=resume,
