@@ -73,7 +73,7 @@ class TokenizerCorpus:
 def corpus_from_db(con: duckdb.DuckDBPyConnection, max_cases: int = 3000, seed: int = 0) -> TokenizerCorpus:
     """The tokenizer corpus from a built knowledge base (and its stored cases, when there are any):
     every current HPO label, gene symbols with annotations or cases, instructions, and the prompts and
-    target texts of up to ``max_cases`` stored cases (closed mode, so no ranker is needed here)."""
+    target texts of up to ``max_cases`` stored cases (closed mode; a tenth also get retrieval candidate blocks)."""
     from genedx.home import require_kb
     require_kb(con)
     labels = [r[0] for r in con.execute(
@@ -97,8 +97,8 @@ def _case_texts(con: duckdb.DuckDBPyConnection, max_cases: int, seed: int) -> li
     if not n or max_cases <= 0:
         return []
     from genedx.cases.store import load_cases
-    from genedx.model.prompts import build_prompt, load_labels
-    cases = load_cases(con)
+    from genedx.model.prompts import PromptBuilder, build_prompt, load_labels
+    cases = [c for c in load_cases(con) if c.present]
     random.Random(seed).shuffle(cases)
     labels = load_labels(con)
     out = []
@@ -106,6 +106,16 @@ def _case_texts(con: duckdb.DuckDBPyConnection, max_cases: int, seed: int) -> li
         out.append(build_prompt(case, labels, mode="closed"))
         if case.gene:
             out.append(format_answer([case.gene], f"The patient shows {', '.join(labels.get(t, t) for t in case.present[:5])}."))
+    # Retrieval-mode candidate blocks of a few cases, so their phrasing gets BPE merges too (a ranker
+    # load + ~5 ms per case; skipped with fewer cases than that is worth).
+    n_retrieval = min(len(cases), max_cases // 10)
+    if n_retrieval >= 20:
+        builder = PromptBuilder.from_db(con, mode="retrieval")
+        for c in cases[:n_retrieval]:
+            try:
+                out.append(builder.context(c))
+            except GenedxError:   # a case the ranker cannot score adds nothing to the corpus
+                continue
     return out
 
 

@@ -15,7 +15,7 @@ import duckdb
 
 from genedx.cases.model import Case
 from genedx.errors import GenedxError
-from genedx.model.prompts import PromptBuilder, check_mode, load_labels
+from genedx.model.prompts import PromptBuilder, check_mode, load_labels, model_prompt_options
 from genedx.predict import GeneScore, Prediction
 
 DEFAULT_MAX_NEW_TOKENS = 160
@@ -57,15 +57,17 @@ class ModelPredictor:
     """Ranks genes by asking a causal LM (our from-scratch model or any local HF model).
 
     ``mode``: ``closed`` (case report only) or ``retrieval`` (plus the ranker's top-``top_k``
-    candidates; needs ``ranker``). ``labels``: HPO id -> label for the case report. The model and
+    candidates; needs ``ranker``). The prompt layout (``top_k``, ``with_ids``, term caps) defaults to
+    the one saved with the model by ``genedx train sft|rft``. ``labels``: HPO id -> label for the case report. The model and
     tokenizer may be passed in (``model=``, ``tokenizer=``) to evaluate a model still in memory.
     """
 
     def __init__(self, model_dir: str | Path, mode: str = "closed", batch_size: int = 16,
                  max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, ranker: Any = None,
                  labels: Mapping[str, str] | None = None, adapter: str | Path | None = None,
-                 device: str | None = None, top_k: int = 10, with_ids: bool = False,
-                 hpo_release: str | None = None, model: Any = None, tokenizer: Any = None):
+                 device: str | None = None, top_k: int | None = None, with_ids: bool | None = None,
+                 hpo_release: str | None = None, model: Any = None, tokenizer: Any = None,
+                 prompt_options: Mapping[str, Any] | None = None):
         check_mode(mode)
         if batch_size < 1 or max_new_tokens < 1:
             raise GenedxError("batch_size and max_new_tokens must be at least 1")
@@ -75,7 +77,11 @@ class ModelPredictor:
         self.mode, self.batch_size, self.max_new_tokens = mode, batch_size, max_new_tokens
         self.name = f"model:{self.model_dir}"
         self.hpo_release = hpo_release or getattr(ranker, "hpo_release", None)
-        self.prompts = PromptBuilder(labels, mode, ranker, top_k=top_k, with_ids=with_ids)
+        # Prompt layout: explicit arguments, else what the model was trained with (genedx_model.json).
+        opts = dict(model_prompt_options(model_dir))
+        opts.update(prompt_options or {})
+        opts.update({k: v for k, v in (("top_k", top_k), ("with_ids", with_ids)) if v is not None})
+        self.prompts = PromptBuilder(labels, mode, ranker, **opts)
         if model is None or tokenizer is None:
             from genedx.model.load import load_model
             model, tokenizer = load_model(model_dir, adapter=adapter, device=device)

@@ -13,7 +13,8 @@ ranker evidence).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import duckdb
@@ -25,6 +26,10 @@ from genedx.errors import GenedxError
 from genedx.predict import GeneScore
 
 MODES = ("closed", "retrieval")
+# The knobs that shape a model's prompt. Training writes them into the model dir (genedx_model.json,
+# key "prompt") and the model predictor and RFT read them back, so a model is always asked in the
+# layout it was trained on without the user repeating the training recipe's values.
+PROMPT_KEYS = ("top_k", "with_ids", "terms_per_gene", "max_present", "max_absent")
 CANDIDATES_HEADER = "Candidate genes from the phenotype ranker, best first (the causal gene may be missing):"
 
 
@@ -32,6 +37,19 @@ def load_labels(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     """HPO id -> label of the built knowledge base."""
     from genedx.cases.terms import TermMapper
     return TermMapper.from_db(con).labels
+
+
+def model_prompt_options(model_dir: str | Path | None) -> dict[str, Any]:
+    """The prompt knobs a model was trained with (empty for models genedx did not train)."""
+    import json
+    if model_dir is None:
+        return {}
+    meta = Path(model_dir) / "genedx_model.json"
+    try:
+        saved = json.loads(meta.read_text()).get("prompt") or {}
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return {k: saved[k] for k in PROMPT_KEYS if k in saved}
 
 
 def check_mode(mode: str) -> str:
@@ -108,6 +126,9 @@ class PromptBuilder:
     ``ranker`` (a :class:`genedx.rank.ranker.Ranker`) is needed for ``retrieval`` mode and for SFT
     targets; ``top_k`` candidates are listed in retrieval prompts; ``with_ids`` adds HPO ids to the
     case report (off by default: labels are whole tokens for our own tokenizer, ids only cost length).
+    ``max_present`` / ``max_absent`` cap the terms listed in the case report (case order; None: all):
+    a few published cases list 50+ absent terms, which would push a small model's answer past its
+    context. The ranker behind retrieval candidates and targets always sees every term.
     """
 
     labels: Mapping[str, str]
@@ -117,10 +138,16 @@ class PromptBuilder:
     with_ids: bool = False
     terms_per_gene: int = 3
     max_genes: int = MAX_GENES
+    max_present: int | None = None
+    max_absent: int | None = None
     _cache: dict[str, tuple[Any, list[GeneScore]]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         check_mode(self.mode)
+        for knob in ("top_k", "terms_per_gene", "max_present", "max_absent"):
+            v = getattr(self, knob)
+            if v is not None and v < 1:
+                raise GenedxError(f"prompt option {knob} must be at least 1, not {v}")
         if self.mode == "retrieval" and self.ranker is None:
             raise GenedxError("retrieval mode needs the phenotype ranker (pass ranker=...)")
 
@@ -163,10 +190,19 @@ class PromptBuilder:
 
     def record(self, case: Case) -> dict:
         """The RFT/TRL record (``prompt`` as chat messages) with the mode's context."""
-        rec = rft_record(case, self.labels, extra_context=self.context(case), max_genes=self.max_genes,
+        shown = case
+        if self.max_present is not None or self.max_absent is not None:
+            shown = replace(case, present=list(case.present[:self.max_present]),
+                            absent=list(case.absent[:self.max_absent]))
+        rec = rft_record(shown, self.labels, extra_context=self.context(case), max_genes=self.max_genes,
                          with_ids=self.with_ids)
+        rec["present"], rec["absent"] = list(case.present), list(case.absent)
         rec["mode"] = self.mode
         return rec
+
+    def options(self) -> dict[str, Any]:
+        """The prompt knobs (``PROMPT_KEYS``) to save with a model trained on these prompts."""
+        return {k: getattr(self, k) for k in PROMPT_KEYS}
 
     def messages(self, case: Case) -> list[dict[str, str]]:
         return self.record(case)["prompt"]

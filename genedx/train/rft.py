@@ -68,10 +68,12 @@ class RFTRecipe:
     # --- data ------------------------------------------------------------------------------------
     mode: str = field(default="closed", metadata=_h(
         "Prompt mode: 'closed' (case report only) or 'retrieval' (also the ranker's top-K candidate genes)."))
-    retrieval_top_k: int = field(default=10, metadata=_h("Candidates listed in retrieval mode (as in SFT: top_k)."))
+    retrieval_top_k: int | None = field(default=None, metadata=_h(
+        "Candidates listed in retrieval mode; null: the starting model's trained value (genedx_model.json), else 10."))
     ranker_profiles: str = field(default="none", metadata=_h(
         "Ranker case profiles for retrieval candidates: none | train | all (use the SFT recipe's value)."))
-    with_ids: bool = field(default=False, metadata=_h("HPO ids in the case report (use the SFT recipe's value)."))
+    with_ids: bool | None = field(default=None, metadata=_h(
+        "HPO ids in the case report; null: the starting model's trained value, else false."))
     train_split: str = field(default="train", metadata=_h("Split of stored cases to train on."))
     eval_split: str = field(default="validation", metadata=_h("Split of stored cases to validate on."))
     include_simulated: bool = field(default=True, metadata=_h(
@@ -148,10 +150,10 @@ class RFTRecipe:
             raise ValueError(f"batch_size ({self.batch_size}) must be divisible by num_generations "
                              f"({self.num_generations}): e.g. batch_size={fix}")
         for name in ("gradient_accumulation_steps", "eval_interval", "max_completion_length", "eval_batch_size",
-                     "save_steps", "retrieval_top_k", "lora_r"):
+                     "save_steps", "lora_r"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} ({getattr(self, name)}) must be >= 1")
-        for name in ("max_steps", "eval_samples", "max_train_cases", "eval_max_new_tokens"):
+        for name in ("max_steps", "eval_samples", "max_train_cases", "eval_max_new_tokens", "retrieval_top_k"):
             v = getattr(self, name)
             if v is not None and v < 1:
                 raise ValueError(f"{name} ({v}) must be >= 1 or null")
@@ -316,10 +318,21 @@ def records_from_db(home: Home, recipe: RFTRecipe, split: str, simulated: bool, 
         if not cases:
             return []
         builder = PromptBuilder.from_db(con, mode=recipe.mode, profiles=recipe.ranker_profiles,
-                                        top_k=recipe.retrieval_top_k, with_ids=recipe.with_ids)
+                                        **prompt_options(recipe))
         return [builder.record(c) | {"source": c.source} for c in cases]
     finally:
         con.close()
+
+
+def prompt_options(recipe: RFTRecipe) -> dict[str, Any]:
+    """The prompt layout: the starting model's (saved by SFT), with the recipe's explicit values on top."""
+    from genedx.model.prompts import model_prompt_options
+    opts = model_prompt_options(recipe.model)
+    if recipe.retrieval_top_k is not None:
+        opts["top_k"] = recipe.retrieval_top_k
+    if recipe.with_ids is not None:
+        opts["with_ids"] = recipe.with_ids
+    return opts
 
 
 def load_data(recipe: RFTRecipe, home: Home) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -721,7 +734,8 @@ def _save_final(trainer, tokenizer, model_dir: Path, recipe: RFTRecipe, run_id: 
             dst_cfg.write_text(json.dumps(cfg, indent=2))
     (model_dir / "genedx_model.json").write_text(json.dumps({
         "created_by": "genedx train rft", "run_id": run_id, "base_model": recipe.model, "adapter": recipe.adapter,
-        "mode": recipe.mode, "steps": steps, "recipe": dataclasses.asdict(recipe)}, indent=2, default=str))
+        "mode": recipe.mode, "steps": steps, "recipe": dataclasses.asdict(recipe),
+        "prompt": prompt_options(recipe)}, indent=2, default=str))
 
 
 def write_model_card(home: Home, run_id: str, recipe: RFTRecipe, model_dir: Path, n_train: int, n_val: int,

@@ -51,6 +51,9 @@ class SFTRecipe:
     answer_genes: int = _help("Genes in each target answer (true gene + ranker's next ones).", 10)
     ranker_profiles: str = _help("Ranker case profiles for candidates/explanations: none | train | all.", "none")
     with_ids: bool = _help("Show HPO ids in the case report (longer prompts).", False)
+    terms_per_gene: int = _help("Retrieval prompts: annotated phenotypes shown per candidate gene.", 3)
+    max_present: int | None = _help("Cap on present terms listed in the case report (null: all).", None)
+    max_absent: int | None = _help("Cap on absent terms listed in the case report (null: all).", None)
     seed: int = _help("Seed for data order, initial weights and sampling.", 0)
     batch_size: int = _help("Per-device training batch size.", 16)
     gradient_accumulation_steps: int = _help("Batches per optimiser step.", 1)
@@ -84,13 +87,14 @@ class SFTRecipe:
         if self.ranker_profiles not in ("none", "train", "all"):
             raise ValueError("ranker_profiles must be none, train or all")
         for knob in ("batch_size", "gradient_accumulation_steps", "top_k", "answer_genes", "max_length",
-                     "max_new_tokens", "eval_batch_size", "logging_steps", "real_repeats"):
+                     "max_new_tokens", "eval_batch_size", "logging_steps", "real_repeats", "terms_per_gene"):
             if getattr(self, knob) < 1:
                 raise ValueError(f"{knob} must be at least 1")
         if self.learning_rate <= 0 or self.epochs <= 0:
             raise ValueError("learning_rate and epochs must be positive")
-        if self.max_steps is not None and self.max_steps < 1:
-            raise ValueError("max_steps must be at least 1 (or null)")
+        for knob in ("max_steps", "max_present", "max_absent"):
+            if getattr(self, knob) is not None and getattr(self, knob) < 1:
+                raise ValueError(f"{knob} must be at least 1 (or null)")
         if self.bf16 and self.use_cpu:
             raise ValueError("bf16 is for GPUs: set bf16: false for CPU runs")
 
@@ -110,6 +114,12 @@ class SFTResult:
     train_seconds: float
     final_loss: float | None
     metrics: Any = None   # mode -> genedx.grade.metrics.Metrics of the validation cases (None when skipped)
+
+
+def prompt_options(recipe: SFTRecipe) -> dict[str, Any]:
+    """The recipe's prompt layout (PromptBuilder keywords); saved with the model it trains."""
+    from genedx.model.prompts import PROMPT_KEYS
+    return {k: getattr(recipe, k) for k in PROMPT_KEYS}
 
 
 def _pick(items: list, cap: int | None, rng: random.Random) -> list:
@@ -179,9 +189,8 @@ def run_sft(recipe: SFTRecipe, home: Home, log: Callable[[str], None] = print) -
         release = require_kb(con)
         cases = training_cases(con, recipe)
         first = PromptBuilder.from_db(con, mode=recipe.modes[0], profiles=recipe.ranker_profiles, need_ranker=True,
-                                      top_k=recipe.top_k, with_ids=recipe.with_ids)
-        builders = {m: PromptBuilder(first.labels, m, first.ranker, top_k=recipe.top_k, with_ids=recipe.with_ids)
-                    for m in recipe.modes}
+                                      **prompt_options(recipe))
+        builders = {m: PromptBuilder(first.labels, m, first.ranker, **prompt_options(recipe)) for m in recipe.modes}
         t0 = time.perf_counter()
         rows = sft_rows(cases, builders, recipe.answer_genes, recipe.retrieval_share, recipe.seed,
                         lambda n: log(f"  targets {n}/{len(cases)}"))
@@ -233,7 +242,7 @@ def run_sft(recipe: SFTRecipe, home: Home, log: Callable[[str], None] = print) -
     _fix_tokenizer_class(out)
     meta = {"created_by": "genedx train sft", "run_id": run_id, "base_model": str(base_dir),
             "recipe": asdict(recipe), "n_train": len(rows), "steps": steps, "train_seconds": round(train_seconds, 1),
-            "hpo_release": release}
+            "hpo_release": release, "prompt": first.options()}
     (out / "genedx_model.json").write_text(json.dumps(meta, indent=2))
 
     metrics = None
@@ -286,7 +295,7 @@ def _validate(con, run_id, recipe, mode, out, model, tok, cases, step, release, 
     model.eval()
     pred = ModelPredictor.from_db(con, out, mode=mode, profiles=recipe.ranker_profiles,
                                   batch_size=recipe.eval_batch_size, max_new_tokens=recipe.max_new_tokens,
-                                  top_k=recipe.top_k, with_ids=recipe.with_ids, model=model, tokenizer=tok)
+                                  prompt_options=prompt_options(recipe), model=model, tokenizer=tok)
     t0 = time.perf_counter()
     preds = pred.predict(cases, top=20)
     graded, _ = grade_predictions(preds, cases)
