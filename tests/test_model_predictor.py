@@ -118,3 +118,20 @@ def test_cli_score_broken_model_dir_is_one_line(home, tmp_path):
     assert p.returncode == 2
     assert p.stderr.strip().startswith("error: model dir") and "config.json is not valid JSON" in p.stderr
     assert len(p.stderr.strip().splitlines()) == 1
+
+
+def test_prompt_layout_comes_from_the_model_dir_unless_overridden(con, tiny, tmp_path):
+    import shutil
+    trained = tmp_path / "trained"
+    shutil.copytree(tiny, trained)
+    meta_path = trained / "genedx_model.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    meta["prompt"] = {"top_k": 1, "with_ids": True, "terms_per_gene": 1, "max_present": 1, "max_absent": None}
+    meta_path.write_text(json.dumps(meta))
+    pred = ModelPredictor.from_db(con, trained, mode="retrieval", max_new_tokens=2)
+    assert pred.prompts.options() == meta["prompt"]
+    text = pred.prompt_text(CASES[0])
+    assert "HP:0001250" in text and "HP:0001263" not in text.split("Candidate genes")[0]   # ids on, one term
+    assert "\n2. " not in text.split("Candidate genes")[1]                                  # one candidate
+    over = ModelPredictor.from_db(con, trained, mode="retrieval", max_new_tokens=2, top_k=3, with_ids=False)
+    assert over.prompts.top_k == 3 and over.prompts.with_ids is False and over.prompts.max_present == 1

@@ -123,3 +123,37 @@ def test_data_export_mode_retrieval(home, tmp_path):
     r = CliRunner().invoke(app, ["--home", str(home.root), "data", "export", "--split", "validation", "--out",
                                  str(tmp_path / "x.jsonl"), "--mode", "bogus"])
     assert r.exit_code != 0
+
+
+def test_term_caps_shorten_the_report_but_keep_the_case(con):
+    case = Case("long", present=["HP:0001250", "HP:0001263", "HP:0000518"], absent=["HP:0001631", "HP:0001629"],
+                gene="SCN1A")
+    full = PromptBuilder.from_db(con, "retrieval", top_k=2).record(case)
+    capped_pb = PromptBuilder.from_db(con, "retrieval", top_k=2, max_present=1, max_absent=1)
+    capped = capped_pb.record(case)
+    text = capped["prompt"][0]["content"]
+    report = text[:text.index(CANDIDATES_HEADER)]
+    labels = capped_pb.labels
+    assert labels["HP:0001250"] in report and labels["HP:0001263"] not in report   # first present term only
+    assert labels["HP:0001631"] in report and labels["HP:0001629"] not in report     # first absent term only
+    # the record still carries the whole case, and the ranker's candidates used every term
+    assert capped["present"] == case.present and capped["absent"] == case.absent
+    block = lambda t: t[t.index(CANDIDATES_HEADER):t.index("You are a clinical geneticist")]
+    assert block(text) == block(full["prompt"][0]["content"])
+    assert capped_pb.options() == {"top_k": 2, "with_ids": False, "terms_per_gene": 3, "max_present": 1,
+                                   "max_absent": 1}
+
+
+@pytest.mark.parametrize("knob", ["top_k", "terms_per_gene", "max_present", "max_absent"])
+def test_prompt_knobs_below_one_are_errors(con, knob):
+    with pytest.raises(GenedxError, match=f"{knob} must be at least 1"):
+        PromptBuilder.from_db(con, "retrieval", **{knob: 0})
+
+
+def test_model_prompt_options_reads_the_model_dir(tmp_path):
+    from genedx.model.prompts import model_prompt_options
+    assert model_prompt_options(None) == {} and model_prompt_options(tmp_path) == {}
+    (tmp_path / "genedx_model.json").write_text("not json")
+    assert model_prompt_options(tmp_path) == {}
+    (tmp_path / "genedx_model.json").write_text(json.dumps({"prompt": {"top_k": 5, "max_absent": 4, "junk": 1}}))
+    assert model_prompt_options(tmp_path) == {"top_k": 5, "max_absent": 4}

@@ -372,3 +372,17 @@ def test_lora_on_a_qwen2_architecture_model(tiny, tmp_path):
     merged = _weights(result.model_dir)
     changed = [k for k in base if k in merged and not torch.equal(base[k], merged[k])]
     assert changed and all("proj" in k for k in changed)      # only LoRA-wrapped linear layers moved
+
+
+def test_prompt_layout_is_inherited_from_the_starting_model(tmp_path):
+    """RFT asks in the layout SFT trained (genedx_model.json "prompt"); explicit recipe values win."""
+    from genedx.train.rft import prompt_options
+    start = tmp_path / "sft"
+    start.mkdir()
+    (start / "genedx_model.json").write_text(json.dumps(
+        {"prompt": {"top_k": 7, "with_ids": True, "terms_per_gene": 2, "max_present": 20, "max_absent": 8}}))
+    inherited = prompt_options(RFTRecipe(model=str(start), use_cpu=True))
+    assert inherited == {"top_k": 7, "with_ids": True, "terms_per_gene": 2, "max_present": 20, "max_absent": 8}
+    over = prompt_options(RFTRecipe(model=str(start), use_cpu=True, retrieval_top_k=3, with_ids=False))
+    assert over["top_k"] == 3 and over["with_ids"] is False and over["max_absent"] == 8
+    assert prompt_options(RFTRecipe(model=str(tmp_path), use_cpu=True)) == {}   # not a genedx model: defaults
