@@ -115,3 +115,29 @@ def test_cli_train_sft_from_scratch(home, tmp_path):
     assert "2 steps" in r.stdout and (out / "model.safetensors").exists() and (out / "init" / "config.json").exists()
     r = CliRunner().invoke(app, ["--home", str(home.root), "train", "sft", "--set", "mode=wrong"])
     assert r.exit_code != 0
+
+
+def test_model_loss_trainer_matches_trl_fused_loss(home, tmp_path):
+    """The CPU trainer (model's own loss) computes the same completion-only loss as TRL's fused LM head."""
+    from datasets import Dataset
+    from trl import SFTConfig
+
+    from genedx.model.load import load_model
+    from genedx.train.sft import _trainer_class
+    base = make_tiny_model(home, tmp_path / "base")
+    rows = [{"prompt": [{"role": "user", "content": f"case {i}: seizures"}],
+             "completion": [{"role": "assistant", "content": "<think>x</think>\n<answer>SCN1A</answer>"}]}
+            for i in range(4)]
+    losses = {}
+    for fused in (True, False):
+        model, tok = load_model(base, device="cpu", trainable=True)
+        cfg = SFTConfig(output_dir=str(tmp_path / f"o{fused}"), per_device_train_batch_size=4, max_length=128,
+                        completion_only_loss=True, report_to=[], use_cpu=True, bf16=False,
+                        activation_checkpointing=False, train_sampling_strategy="random")
+        trainer = _trainer_class(fused)(model=model, args=cfg, train_dataset=Dataset.from_list(rows),
+                                        processing_class=tok)
+        batch = next(iter(trainer.get_train_dataloader()))
+        assert (batch["labels"] == -100).any() and (batch["labels"] != -100).any()   # prompt masked
+        with torch.no_grad():
+            losses[fused] = float(trainer.compute_loss(trainer.model, dict(batch)))
+    assert losses[True] == pytest.approx(losses[False], rel=1e-4)

@@ -74,6 +74,9 @@ class SFTRecipe:
     bf16: bool = _help("bf16 mixed precision (GPU only).", False)
     gradient_checkpointing: bool = _help("Trade compute for memory (GPU, large models).", False)
     threads: int | None = _help("torch CPU threads; null: torch's default.", None)
+    fused_lm_head: bool | None = _help(
+        "TRL's chunked LM head (memory-light log-probs, logs entropy / token accuracy); null: on GPU only. On "
+        "the CPU the model's own loss is 1.7x faster per step (measured, small model).", None)
 
     def __post_init__(self) -> None:
         from genedx.model.build import SIZES
@@ -168,7 +171,7 @@ def run_sft(recipe: SFTRecipe, home: Home, log: Callable[[str], None] = print) -
     from datasets import Dataset
     from transformers import TrainerCallback
     from transformers.utils import logging as hf_logging
-    from trl import SFTConfig, SFTTrainer
+    from trl import SFTConfig
 
     from genedx.model.build import _fix_tokenizer_class, init_model
     from genedx.model.load import load_model
@@ -226,7 +229,8 @@ def run_sft(recipe: SFTRecipe, home: Home, log: Callable[[str], None] = print) -
         train_sampling_strategy="group_by_length" if recipe.group_by_length else "random",
         # TRL's SFTConfig defaults to checkpointing and bf16 (GPU habits): both are set explicitly.
         activation_checkpointing=recipe.gradient_checkpointing)
-    trainer = SFTTrainer(model=model, args=cfg, train_dataset=Dataset.from_list(rows), processing_class=tok,
+    fused = recipe.fused_lm_head if recipe.fused_lm_head is not None else not use_cpu
+    trainer = _trainer_class(fused)(model=model, args=cfg, train_dataset=Dataset.from_list(rows), processing_class=tok,
                          callbacks=[_Log()])
     from transformers.trainer_callback import PrinterCallback
     trainer.remove_callback(PrinterCallback)   # our _Log prints the loss lines
@@ -266,6 +270,27 @@ def run_sft(recipe: SFTRecipe, home: Home, log: Callable[[str], None] = print) -
         con.close()
     return SFTResult(run_id, str(out), len(rows), len(eval_cases), steps, train_seconds,
                      losses[-1][1] if losses else None, metrics)
+
+
+def _trainer_class(fused_lm_head: bool):
+    """TRL's SFTTrainer, or (``fused_lm_head`` false) an SFTTrainer whose loss is the model's own
+    (transformers' ``Trainer.compute_loss``; labels are -100 on the prompt, so still completion-only).
+
+    TRL routes the forward through a chunked "fused" LM head that also computes entropy and top-1
+    accuracy for its logged metrics: memory-light for large vocabularies on a GPU, but on a CPU it took
+    4.2 s vs 2.5 s per step of 16 examples (small model, 6 steps, 2 cores); genedx does not use those
+    metrics."""
+    import transformers
+    from trl import SFTTrainer
+
+    if fused_lm_head:
+        return SFTTrainer
+
+    class ModelLossSFTTrainer(SFTTrainer):
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: ANN001
+            return transformers.Trainer.compute_loss(self, model, inputs, return_outputs, num_items_in_batch)
+
+    return ModelLossSFTTrainer
 
 
 def _eval_cases(con, recipe: SFTRecipe) -> list:
