@@ -141,3 +141,27 @@ def test_model_loss_trainer_matches_trl_fused_loss(home, tmp_path):
         with torch.no_grad():
             losses[fused] = float(trainer.compute_loss(trainer.model, dict(batch)))
     assert losses[True] == pytest.approx(losses[False], rel=1e-4)
+
+
+def test_retrieval_examples_only_when_the_true_gene_is_shown(home):
+    """retrieval_shown_only: a case whose gene is not among the shown candidates gets a closed prompt
+    (mixed) or no example (retrieval only); without it, the target leads with an unseen gene."""
+    from genedx.cases.model import Case
+    from genedx.model.prompts import CANDIDATES_HEADER, PromptBuilder
+    from genedx.train.sft import sft_rows
+    con = connect(home, read_only=True)
+    try:
+        first = PromptBuilder.from_db(con, "retrieval", need_ranker=True, top_k=1)
+        builders = {m: PromptBuilder(first.labels, m, first.ranker, top_k=1) for m in ("closed", "retrieval")}
+        shown = Case("shown", present=["HP:0001250", "HP:0001263"], gene="SCN1A")
+        hidden = Case("hidden", present=["HP:0001250"], gene="CRYAB")     # seizure: SCN1A is the one candidate
+        assert [g.symbol for g in first.ranked(hidden)] == ["SCN1A"]
+        is_retrieval = lambda row: CANDIDATES_HEADER in row["prompt"][0]["content"]
+        rows = sft_rows([shown, hidden], builders, 3, retrieval_share=1.0, retrieval_shown_only=True)
+        assert [r["mode"] for r in rows] == ["retrieval", "closed"] and [is_retrieval(r) for r in rows] == [True, False]
+        only = sft_rows([shown, hidden], {"retrieval": builders["retrieval"]}, 3, retrieval_shown_only=True)
+        assert len(only) == 1 and is_retrieval(only[0])
+        off = sft_rows([shown, hidden], builders, 3, retrieval_share=1.0, retrieval_shown_only=False)
+        assert [r["mode"] for r in off] == ["retrieval", "retrieval"]
+    finally:
+        con.close()

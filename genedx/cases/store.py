@@ -190,6 +190,14 @@ def _delete_cases(con: duckdb.DuckDBPyConnection, source: str | None) -> int:
     return n
 
 
+def load_gradable_cases(con: duckdb.DuckDBPyConnection, split: str,
+                        include_simulated: bool = True) -> list[Case]:
+    """Stored cases of ``split`` that training and evaluation can use: a causal gene (for the grader)
+    and at least one present phenotype (for the prompt), ordered by id."""
+    return [c for c in load_cases(con, split=split) if c.gene and c.present
+            and (include_simulated or c.source != "simulated")]
+
+
 def load_cases(con: duckdb.DuckDBPyConnection, split: str | None = None, source: str | None = None,
                ids: Sequence[str] | None = None) -> list[Case]:
     """Stored cases (ordered by id), optionally filtered; ``split`` is filled from ``case_split``."""

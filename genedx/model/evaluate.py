@@ -36,7 +36,7 @@ def collect_cases(con: duckdb.DuckDBPyConnection, specs: Sequence[str], limit: i
     (stored cases of a split). Bad records and cases without a usable gene are reported, not fatal.
     ``sample``: a seeded random sample of that many cases (in their original order); ``limit``: the first N."""
     from genedx.cases.readers import read_cases
-    from genedx.cases.store import load_cases, normalize_case
+    from genedx.cases.store import load_gradable_cases, normalize_case
     from genedx.cases.terms import TermMapper
     from genedx.kb.genes import GeneNormalizer
 
@@ -49,7 +49,7 @@ def collect_cases(con: duckdb.DuckDBPyConnection, specs: Sequence[str], limit: i
     for s in specs:
         if s.startswith(SPLIT_PREFIX):
             split = s[len(SPLIT_PREFIX):]
-            stored = [c for c in load_cases(con, split=split) if c.gene and c.present]
+            stored = load_gradable_cases(con, split)
             if not stored:
                 raise GenedxError(f"no stored cases with a gene in split {split!r} (see `genedx data stats`)")
             cases += stored

@@ -305,13 +305,12 @@ def records_from_db(home: Home, recipe: RFTRecipe, split: str, simulated: bool, 
     """RFT records of one stored split in the recipe's prompt mode, built by ``genedx.model.prompts``
     exactly as SFT and the model predictor build them. ``cap`` cases are sampled (seeded) before the
     prompts are built, since retrieval prompts run the ranker per case."""
-    from genedx.cases.store import load_cases
+    from genedx.cases.store import load_gradable_cases
     from genedx.model.prompts import PromptBuilder
 
     con = connect(home, read_only=True)
     try:
-        cases = [c for c in load_cases(con, split=split) if c.gene and c.present
-                 and (simulated or c.source != "simulated")]
+        cases = load_gradable_cases(con, split, include_simulated=simulated)
         rng = random.Random(seed)
         rng.shuffle(cases)
         cases = cases[:cap] if cap else cases

@@ -41,6 +41,10 @@ class SFTRecipe:
     mode: str = _help("Prompt mode: closed (case report only) | retrieval (plus ranker candidates) | mixed "
                       "(each case in one of the two, drawn with the seed; one model serves both modes).", "closed")
     retrieval_share: float = _help("mixed mode: share of training cases shown in retrieval mode.", 0.5)
+    retrieval_shown_only: bool = _help(
+        "Retrieval examples only for cases whose true gene is among the shown candidates (the target puts it "
+        "first: a pick-and-copy task); the others get a closed prompt (mixed mode) or are left out (retrieval "
+        "mode). Off, ~40% of retrieval targets lead with a gene the prompt never shows.", True)
     train_split: str = _help("Stored split to train on.", "train")
     eval_split: str = _help("Stored split for the validation metrics at the end.", "validation")
     include_simulated: bool = _help("Train on simulated cases of the train split too.", True)
@@ -133,9 +137,9 @@ def _pick(items: list, cap: int | None, rng: random.Random) -> list:
 
 def training_cases(con, recipe: SFTRecipe) -> list:
     """The recipe's training cases (gene known, at least one present term), seeded order."""
-    from genedx.cases.store import load_cases
+    from genedx.cases.store import load_gradable_cases
     rng = random.Random(recipe.seed)
-    cases = [c for c in load_cases(con, split=recipe.train_split) if c.gene and c.present]
+    cases = load_gradable_cases(con, recipe.train_split)
     real = _pick([c for c in cases if c.source != "simulated"], recipe.max_real_cases, rng) * recipe.real_repeats
     sim = _pick([c for c in cases if c.source == "simulated"], recipe.max_simulated_cases, rng) \
         if recipe.include_simulated else []
@@ -148,17 +152,21 @@ def training_cases(con, recipe: SFTRecipe) -> list:
 
 
 def sft_rows(cases: list, builders: dict, answer_genes: int, retrieval_share: float = 0.5, seed: int = 0,
-             progress: Callable[[int], None] | None = None) -> list[dict]:
+             progress: Callable[[int], None] | None = None, retrieval_shown_only: bool = False) -> list[dict]:
     """TRL prompt-completion rows (conversational) for the cases; with two builders (mixed mode) each
-    case is shown in one mode, drawn with ``seed``."""
+    case is shown in one mode, drawn with ``seed``. ``retrieval_shown_only``: see ``SFTRecipe``."""
     rows = []
     rng = random.Random(seed)
     for i, c in enumerate(cases):
-        if len(builders) == 1:
-            builder = next(iter(builders.values()))
-        else:
-            builder = builders["retrieval" if rng.random() < retrieval_share else "closed"]
-        rows.append({"prompt": builder.messages(c),
+        mode = next(iter(builders)) if len(builders) == 1 else \
+            "retrieval" if rng.random() < retrieval_share else "closed"
+        if mode == "retrieval" and retrieval_shown_only and \
+                c.gene not in {g.symbol for g in builders[mode].ranked(c)}:
+            if "closed" not in builders:
+                continue
+            mode = "closed"
+        builder = builders[mode]
+        rows.append({"mode": mode, "prompt": builder.messages(c),
                      "completion": [{"role": "assistant", "content": builder.target(c, answer_genes)}]})
         if progress and (i + 1) % 500 == 0:
             progress(i + 1)
@@ -169,6 +177,7 @@ def run_sft(recipe: SFTRecipe, home: Home, log: Callable[[str], None] = print) -
     """Train, save and validate; returns where the model went and its validation metrics."""
     import torch
     from datasets import Dataset
+    from datasets import disable_progress_bars as datasets_disable_progress_bars
     from transformers import TrainerCallback
     from transformers.utils import logging as hf_logging
     from trl import SFTConfig
@@ -180,6 +189,7 @@ def run_sft(recipe: SFTRecipe, home: Home, log: Callable[[str], None] = print) -
     if recipe.threads:
         torch.set_num_threads(recipe.threads)
     hf_logging.disable_progress_bar()
+    datasets_disable_progress_bars()   # TRL's tokenizing passes would print a bar per pass into the log
     use_cpu = recipe.use_cpu if recipe.use_cpu is not None else not torch.cuda.is_available()
     out = Path(recipe.output_dir) if recipe.output_dir else home.models_dir / recipe.name
     if out.exists() and any(out.iterdir()) and not recipe.overwrite:
@@ -196,8 +206,13 @@ def run_sft(recipe: SFTRecipe, home: Home, log: Callable[[str], None] = print) -
         builders = {m: PromptBuilder(first.labels, m, first.ranker, **prompt_options(recipe)) for m in recipe.modes}
         t0 = time.perf_counter()
         rows = sft_rows(cases, builders, recipe.answer_genes, recipe.retrieval_share, recipe.seed,
-                        lambda n: log(f"  targets {n}/{len(cases)}"))
-        log(f"{len(rows)} training examples ({recipe.mode} mode) built in {time.perf_counter() - t0:.0f} s")
+                        lambda n: log(f"  targets {n}/{len(cases)}"), recipe.retrieval_shown_only)
+        n_ret = sum(r.pop("mode") == "retrieval" for r in rows)
+        log(f"{len(rows)} training examples ({recipe.mode} mode: {n_ret} retrieval, {len(rows) - n_ret} closed) "
+            f"built in {time.perf_counter() - t0:.0f} s")
+        if not rows:
+            raise GenedxError("no training examples: in retrieval mode with retrieval_shown_only, no case's true "
+                              "gene is among the ranker's candidates (raise top_k or turn it off)")
         eval_cases = _eval_cases(con, recipe)
         if recipe.model is None:
             init = init_model(out / "init", recipe.init_size, con=con, seed=recipe.seed, overwrite=True)
@@ -294,10 +309,10 @@ def _trainer_class(fused_lm_head: bool):
 
 
 def _eval_cases(con, recipe: SFTRecipe) -> list:
-    from genedx.cases.store import load_cases
+    from genedx.cases.store import load_gradable_cases
     if recipe.eval_samples == 0:
         return []
-    cases = [c for c in load_cases(con, split=recipe.eval_split) if c.gene and c.present]
+    cases = load_gradable_cases(con, recipe.eval_split)
     random.Random(recipe.seed).shuffle(cases)
     return cases if recipe.eval_samples is None else cases[:recipe.eval_samples]
 
