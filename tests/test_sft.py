@@ -165,3 +165,31 @@ def test_retrieval_examples_only_when_the_true_gene_is_shown(home):
         assert [r["mode"] for r in off] == ["retrieval", "retrieval"]
     finally:
         con.close()
+
+
+def test_copy_rows_list_random_genes_and_copy_them():
+    from genedx.grade.parse import parse_answer
+    from genedx.model.prompts import CANDIDATES_HEADER
+    from genedx.train.copy_warmup import copy_rows
+    genes = ["SCN1A", "SCN2A", "TBX5", "CRYAB", "GLI3", "FBN1", "KCNJ2", "ZFX", "ANKRD11", "ATP13A2", "NIPBL", "SETD5"]
+    rows = copy_rows(genes, 50, seed=1)
+    assert rows == copy_rows(genes, 50, seed=1) and rows != copy_rows(genes, 50, seed=2)
+    for r in rows:
+        prompt = r["prompt"][0]["content"]
+        listed = [ln.split(". ", 1)[1] for ln in prompt.splitlines()[1:] if ". " in ln and ln[0].isdigit()]
+        assert prompt.startswith(CANDIDATES_HEADER) and 3 <= len(listed) <= 10 and len(set(listed)) == len(listed)
+        assert parse_answer(r["completion"][0]["content"]).genes == listed
+    assert all(len(parse_answer(r["completion"][0]["content"]).genes) == 3 for r in copy_rows(genes[:3], 5))
+    with pytest.raises(ValueError, match="at least 3 distinct genes"):
+        copy_rows(genes[:2], 1)
+
+
+@pytest.mark.slow
+def test_sft_with_copy_warmup(home, tmp_path):
+    out = tmp_path / "warm"
+    recipe = load_recipe(SFTRecipe, None, ["init_size=tiny", f"output_dir={out}", "max_steps=1", "batch_size=2",
+                                           "copy_warmup_steps=2", "eval_samples=0", "use_cpu=true"])
+    logs: list[str] = []
+    result = run_sft(recipe, home, log=logs.append)
+    assert result.steps == 1 and any(m.startswith("copy warm-up: 2 steps") for m in logs)
+    assert json.loads((out / "genedx_model.json").read_text())["recipe"]["copy_warmup_steps"] == 2

@@ -14,7 +14,7 @@ HOME_DIR="${GENEDX_HOME:-$HOME/.genedx}"
 OUT="${1:-$HOME_DIR/runs/cpu-small}"
 CFG="$(cd "$(dirname "$0")" && pwd)/configs"
 EVAL_SAMPLE="${EVAL_SAMPLE:-200}"
-SFT_STEPS="${SFT_STEPS:-300}"
+SFT_STEPS="${SFT_STEPS:-400}"
 if [ -d "$OUT" ] && [ -n "$(ls -A "$OUT")" ]; then
   echo "error: $OUT is not empty; pass another output folder" >&2
   exit 2

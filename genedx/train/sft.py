@@ -9,6 +9,7 @@ documented format: the true gene first, then the ranker's other top genes.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import time
@@ -78,6 +79,9 @@ class SFTRecipe:
     bf16: bool = _help("bf16 mixed precision (GPU only).", False)
     gradient_checkpointing: bool = _help("Trade compute for memory (GPU, large models).", False)
     threads: int | None = _help("torch CPU threads; null: torch's default.", None)
+    copy_warmup_steps: int = _help(
+        "Steps on synthetic copy examples (numbered random genes -> the same genes in the answer) before SFT: "
+        "a from-scratch model learns to copy candidates from the prompt (genedx.train.copy_warmup). 0: off.", 0)
     fused_lm_head: bool | None = _help(
         "TRL's chunked LM head (memory-light log-probs, logs entropy / token accuracy); null: on GPU only. On "
         "the CPU the model's own loss is 1.7x faster per step (measured, small model).", None)
@@ -99,6 +103,8 @@ class SFTRecipe:
                 raise ValueError(f"{knob} must be at least 1")
         if self.learning_rate <= 0 or self.epochs <= 0:
             raise ValueError("learning_rate and epochs must be positive")
+        if self.copy_warmup_steps < 0:
+            raise ValueError("copy_warmup_steps must be 0 (off) or more")
         for knob in ("max_steps", "max_present", "max_absent"):
             if getattr(self, knob) is not None and getattr(self, knob) < 1:
                 raise ValueError(f"{knob} must be at least 1 (or null)")
@@ -214,6 +220,9 @@ def run_sft(recipe: SFTRecipe, home: Home, log: Callable[[str], None] = print) -
             raise GenedxError("no training examples: in retrieval mode with retrieval_shown_only, no case's true "
                               "gene is among the ranker's candidates (raise top_k or turn it off)")
         eval_cases = _eval_cases(con, recipe)
+        # in_hpo: genes the ranker can list, i.e. the symbols a candidate block shows
+        copy_genes = [r[0] for r in con.execute("SELECT symbol FROM gene WHERE in_hpo ORDER BY symbol").fetchall()] \
+            if recipe.copy_warmup_steps else []
         if recipe.model is None:
             init = init_model(out / "init", recipe.init_size, con=con, seed=recipe.seed, overwrite=True)
             base_dir = Path(init.out_dir)
@@ -245,11 +254,28 @@ def run_sft(recipe: SFTRecipe, home: Home, log: Callable[[str], None] = print) -
         # TRL's SFTConfig defaults to checkpointing and bf16 (GPU habits): both are set explicitly.
         activation_checkpointing=recipe.gradient_checkpointing)
     fused = recipe.fused_lm_head if recipe.fused_lm_head is not None else not use_cpu
-    trainer = _trainer_class(fused)(model=model, args=cfg, train_dataset=Dataset.from_list(rows), processing_class=tok,
-                         callbacks=[_Log()])
     from transformers.trainer_callback import PrinterCallback
-    trainer.remove_callback(PrinterCallback)   # our _Log prints the loss lines
     t0 = time.perf_counter()
+    if recipe.copy_warmup_steps:
+        from genedx.train.copy_warmup import copy_rows
+        # Short rows: twice the batch at a constant (warmed-up) rate; its own optimiser, then SFT proper.
+        warm_cfg = dataclasses.replace(cfg, max_steps=recipe.copy_warmup_steps, num_train_epochs=1,
+                                       per_device_train_batch_size=2 * recipe.batch_size,
+                                       lr_scheduler_type="constant_with_warmup", train_sampling_strategy="random",
+                                       logging_steps=max(recipe.copy_warmup_steps // 5, 1))
+        warm_rows = copy_rows(copy_genes, recipe.copy_warmup_steps * warm_cfg.per_device_train_batch_size
+                              * recipe.gradient_accumulation_steps, seed=recipe.seed)
+        warm = _trainer_class(fused)(model=model, args=warm_cfg, train_dataset=Dataset.from_list(warm_rows),
+                                     processing_class=tok)
+        warm.remove_callback(PrinterCallback)
+        warm.train()
+        warm_losses = [h["loss"] for h in warm.state.log_history if "loss" in h]
+        log(f"copy warm-up: {recipe.copy_warmup_steps} steps in {time.perf_counter() - t0:.0f} s, loss "
+            f"{warm_losses[0]:.3f} -> {warm_losses[-1]:.3f}" if warm_losses else "copy warm-up: done")
+        model = warm.model
+    trainer = _trainer_class(fused)(model=model, args=cfg, train_dataset=Dataset.from_list(rows), processing_class=tok,
+                                    callbacks=[_Log()])
+    trainer.remove_callback(PrinterCallback)   # our _Log prints the loss lines
     trainer.train()
     train_seconds = time.perf_counter() - t0
     steps = trainer.state.global_step
