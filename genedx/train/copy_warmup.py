@@ -3,8 +3,9 @@
 A retrieval-mode answer mostly repeats candidate genes listed in the prompt. A small model trained
 from scratch did not learn to copy in 480 SFT steps on the real prompts (it wrote frequent genes
 instead, ~6% top@1 where the ranker's first candidate alone gives 36%): copying needs "induction"
-attention, which forms much faster on short sequences whose next token cannot be guessed any other
-way. These rows are such sequences, in the prompt's own candidate-list format: random gene symbols,
+attention, which is usually learnt faster on short sequences whose next token cannot be guessed any
+other way (on the 5M `small` model, 800 steps of 32 were still not enough: bench/RESULTS.md, Model,
+so recipes ship with it off). These rows are such sequences, in the prompt's own candidate-list format: random gene symbols,
 numbered, and an answer that lists them in order. Written by hand: no library generates task-shaped
 copy curricula.
 """
