@@ -157,3 +157,12 @@ def test_model_prompt_options_reads_the_model_dir(tmp_path):
     assert model_prompt_options(tmp_path) == {}
     (tmp_path / "genedx_model.json").write_text(json.dumps({"prompt": {"top_k": 5, "max_absent": 4, "junk": 1}}))
     assert model_prompt_options(tmp_path) == {"top_k": 5, "max_absent": 4}
+
+
+def test_model_prompt_options_expands_the_home_dir(tmp_path, monkeypatch):
+    """`--predictor model:~/...` reaches ModelPredictor unexpanded; load_model expands it, so must this."""
+    from genedx.model.prompts import model_prompt_options
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "genedx_model.json").write_text(json.dumps({"prompt": {"top_k": 4}}))
+    assert model_prompt_options("~/m") == {"top_k": 4}

@@ -44,7 +44,7 @@ def model_prompt_options(model_dir: str | Path | None) -> dict[str, Any]:
     import json
     if model_dir is None:
         return {}
-    meta = Path(model_dir) / "genedx_model.json"
+    meta = Path(model_dir).expanduser() / "genedx_model.json"   # as load_model resolves the dir
     try:
         saved = json.loads(meta.read_text()).get("prompt") or {}
     except (OSError, ValueError, AttributeError):

@@ -209,7 +209,10 @@ def run_sft(recipe: SFTRecipe, home: Home, log: Callable[[str], None] = print) -
         cases = training_cases(con, recipe)
         first = PromptBuilder.from_db(con, mode=recipe.modes[0], profiles=recipe.ranker_profiles, need_ranker=True,
                                       **prompt_options(recipe))
-        builders = {m: PromptBuilder(first.labels, m, first.ranker, **prompt_options(recipe)) for m in recipe.modes}
+        # One builder per mode sharing labels, ranker, layout and the ranking cache (dataclasses.replace
+        # keeps the same _cache dict): a case drawn for retrieval but moved to closed by
+        # retrieval_shown_only is not ranked a second time for its target.
+        builders = {m: dataclasses.replace(first, mode=m) for m in recipe.modes}
         t0 = time.perf_counter()
         rows = sft_rows(cases, builders, recipe.answer_genes, recipe.retrieval_share, recipe.seed,
                         lambda n: log(f"  targets {n}/{len(cases)}"), recipe.retrieval_shown_only)
