@@ -173,3 +173,30 @@ def test_cli_model_init(toy_home, tmp_path):
     assert json.loads(r.stdout)["size"] == "tiny"
     model, tok = load_model(out, device="cpu")
     assert len(tok) <= model.get_input_embeddings().num_embeddings
+
+
+def test_init_gives_unit_norm_token_rows(tiny_dir):
+    """Token rows of norm ~1 (std hidden**-0.5), not Llama's 0.02: with 0.02 no gene logit can rise
+    high enough to copy a gene from the prompt (see scale_vocab_init)."""
+    model, tok = load_model(tiny_dir, device="cpu")
+    emb = model.get_input_embeddings().weight
+    norms = emb.norm(dim=1)
+    assert norms[tok.pad_token_id] == 0
+    live = torch.cat([norms[:tok.pad_token_id], norms[tok.pad_token_id + 1:]])
+    assert 0.8 < live.mean().item() < 1.2
+    # initial logits have std ~1, so the untrained loss is near ln(vocab), not far above it
+    enc = tok("Seizure SCN1A TBX5 CRYAB", return_tensors="pt")
+    with torch.no_grad():
+        logits = model(**enc).logits
+    assert 0.5 < logits.std().item() < 2.0
+
+
+def test_scale_vocab_init_redraws_untied_head():
+    from transformers import LlamaConfig, LlamaForCausalLM
+    from genedx.model.build import scale_vocab_init
+    cfg = LlamaConfig(vocab_size=500, hidden_size=64, num_hidden_layers=1, num_attention_heads=4,
+                      num_key_value_heads=2, intermediate_size=96, tie_word_embeddings=False, pad_token_id=0)
+    model = LlamaForCausalLM(cfg)
+    assert scale_vocab_init(model) == 64 ** -0.5
+    for w in (model.get_input_embeddings().weight[1:], model.get_output_embeddings().weight):
+        assert abs(w.std().item() - 0.125) < 0.01

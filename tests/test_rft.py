@@ -179,6 +179,13 @@ def test_tiny_end_to_end_records_metrics_and_reloadable_model(tiny, tmp_path, mo
     n_samples = con.execute("SELECT count(*) FROM completion_sample WHERE run_id = ? AND split = 'validation'",
                             [run.id]).fetchone()[0]
     assert n_samples > 0
+    # per-case grades of the latest validation: one row per validation case, graded like `genedx eval`
+    val_ids = {json.loads(line)["id"] for line in (tiny / "val.jsonl").read_text().splitlines() if line.strip()}
+    grades = con.execute("SELECT case_id, grade, well_formed FROM grade WHERE run_id = ?", [run.id]).fetchall()
+    assert {g[0] for g in grades} == val_ids and len(grades) == len(val_ids)
+    assert all(0.0 <= g[1] <= 1.0 for g in grades)
+    mean = sum(g[1] for g in grades) / len(grades)
+    assert abs(mean - val["validation/mean_grade"][4][0]) < 1e-9
     con.close()
 
     assert (out / "checkpoint-2").is_dir() and (out / "checkpoint-4").is_dir()

@@ -56,8 +56,10 @@ SIZES: dict[str, ModelSize] = {
     # CPU demo: ~5M parameters, trains in minutes on 2 cores (the LM head over the vocabulary is
     # ~40% of the compute, so the BPE part of the vocabulary is kept small; genes are whole tokens anyway)
     "small": ModelSize(256, 4, 8, 4, 640, 1536, bpe_vocab=3000, n_labels=1500),
-    # GPU: ~110M parameters
-    "base": ModelSize(768, 12, 12, 4, 2048, 2048, bpe_vocab=16000, n_labels=6000, tie_word_embeddings=False),
+    # GPU: ~100M parameters. Tied like the others: with tied rows, copying a gene from the prompt is one
+    # generic identity map; an untied head must learn each rare gene's output row separately (on a
+    # 4-gene copy task the untied small model was still at 0% after 600 steps, tied 100% by step 300)
+    "base": ModelSize(768, 12, 12, 4, 2048, 2048, bpe_vocab=16000, n_labels=6000),
 }
 
 
@@ -199,6 +201,7 @@ def init_model(out_dir: str | Path, size: str = "tiny", corpus: TokenizerCorpus 
     vocab_padded = (vocab + 63) // 64 * 64    # multiple of 64: faster matmuls, room for later tokens
     torch.manual_seed(seed)
     model = LlamaForCausalLM(_llama_config(spec, vocab_padded, tokenizer))
+    scale_vocab_init(model)
     model.generation_config = GenerationConfig(
         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
         bos_token_id=tokenizer.convert_tokens_to_ids(IM_START), do_sample=False)
@@ -211,6 +214,31 @@ def init_model(out_dir: str | Path, size: str = "tiny", corpus: TokenizerCorpus 
     (out / GENEDX_META).write_text(json.dumps({"created_by": "genedx model init", "seed": seed,
                                                "size_spec": asdict(spec), **asdict(report)}, indent=2))
     return report
+
+
+def scale_vocab_init(model) -> float:
+    """Re-draw the token embeddings (and an untied LM head) with std ``hidden_size ** -0.5``.
+
+    Why: Llama's default std 0.02 gives each embedding row a norm of ~0.3 at hidden 256. Logits are the
+    final-RMS-normed state (norm ~sqrt(hidden)) dotted with those rows, so no token can get a logit much
+    above 5 - under 2% probability over ~10k tokens - until rows grow, and a rare gene token's row grows
+    only on the few steps that see it. The model then cannot copy a gene from its prompt: on a pure
+    4-gene copy task the 0.02 init reached 4% gene accuracy after 600 steps, std hidden**-0.5 reached 100%
+    by step 300 (bench/RESULTS.md, "Why the small model did not copy"). Unit-norm rows give initial
+    logits of std ~1 (loss near ln(vocab)).
+    """
+    import torch
+
+    std = model.config.hidden_size ** -0.5
+    with torch.no_grad():
+        model.get_input_embeddings().weight.normal_(0.0, std)
+        head = model.get_output_embeddings()
+        if head is not None and head.weight is not model.get_input_embeddings().weight:
+            head.weight.normal_(0.0, std)
+        pad = model.config.pad_token_id
+        if pad is not None:
+            model.get_input_embeddings().weight[pad].zero_()
+    return std
 
 
 def _fix_tokenizer_class(out: Path) -> None:

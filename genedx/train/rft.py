@@ -394,18 +394,23 @@ def load_policy(recipe: RFTRecipe):
 
 
 # --- validation ----------------------------------------------------------------------------------------
-def grade_outputs(records: Sequence[dict[str, Any]], outputs: Sequence[str], seed: int = 0,
-                  n_boot: int = 1000) -> dict[str, tuple]:
-    """Validation metrics of greedy outputs: ``{name: (value, lo, hi)}`` for top1/top5/topmax/mean_grade/...
-
-    Graded with the plain ranked-gene grader (the reward's format bonus is not part of the metrics).
-    """
+def grade_validation(records: Sequence[dict[str, Any]], outputs: Sequence[str]) -> list:
+    """Each validation output graded with the plain ranked-gene grader (``GradedCase`` per record; the
+    reward's format bonus is not part of the metrics)."""
     from genedx.grade.graders import grader_from_config
-    from genedx.grade.metrics import compute_metrics, grade_output
+    from genedx.grade.metrics import grade_output
 
     grader = grader_from_config(EVAL_GRADER)
-    graded = [grade_output(str(r.get("id")), str(r["correct_answer"]), o, grader, r.get("source"))
-              for r, o in zip(records, outputs)]
+    return [grade_output(str(r.get("id")), str(r["correct_answer"]), o, grader, r.get("source"))
+            for r, o in zip(records, outputs)]
+
+
+def grade_outputs(records: Sequence[dict[str, Any]], outputs: Sequence[str], seed: int = 0,
+                  n_boot: int = 1000, graded: Sequence[Any] | None = None) -> dict[str, tuple]:
+    """Validation metrics of greedy outputs: ``{name: (value, lo, hi)}`` for top1/top5/topmax/mean_grade/..."""
+    from genedx.grade.metrics import compute_metrics
+
+    graded = graded if graded is not None else grade_validation(records, outputs)
     return metrics_to_values(compute_metrics(graded, n_boot=n_boot, seed=seed, by_source=False))
 
 
@@ -447,6 +452,7 @@ def _make_callback(home: Home, run_id: str, recipe: RFTRecipe, val_records: list
     """The ``TrainerCallback`` that validates every ``eval_interval`` steps and stores all logs per step."""
     from transformers import TrainerCallback
 
+    from genedx.grade.store import save_grades
     from genedx.model.predictor import greedy_generate
     from genedx.train import runs
 
@@ -469,14 +475,18 @@ def _make_callback(home: Home, run_id: str, recipe: RFTRecipe, val_records: list
             t0 = time.perf_counter()
             outputs = greedy_generate(m, tokenizer, [r["prompt"] for r in val_records], max_new,
                                       recipe.eval_batch_size)
-            values = grade_outputs(val_records, outputs, seed=recipe.seed)
+            graded = grade_validation(val_records, outputs)
+            values = grade_outputs(val_records, outputs, seed=recipe.seed, graded=graded)
             values["eval_seconds"] = (time.perf_counter() - t0, None, None)
             result[step] = values
             samples = [{"case_id": r.get("id"), "prompt": _text(r["prompt"]), "completion": o,
                         "correct_answer": r["correct_answer"], "reward": None}
                        for r, o in list(zip(val_records, outputs))[:recipe.num_samples_logged]]
+            # per-case grades and predictions of the latest validation (replaced at each one), for
+            # `genedx runs show` / SQL comparisons with eval runs on the same cases
             runs.write(home, lambda con: (runs.record_metrics(con, run_id, step, "validation", values),
-                                          runs.record_samples(con, run_id, step, "validation", samples)))
+                                          runs.record_samples(con, run_id, step, "validation", samples),
+                                          save_grades(con, run_id, graded, transaction=False)))
 
             def pct(k: str) -> str:
                 v = values.get(k)
