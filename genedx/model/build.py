@@ -58,7 +58,7 @@ SIZES: dict[str, ModelSize] = {
     "small": ModelSize(256, 4, 8, 4, 640, 1536, bpe_vocab=3000, n_labels=1500),
     # GPU: ~100M parameters. Tied like the others: with tied rows, copying a gene from the prompt is one
     # generic identity map; an untied head must learn each rare gene's output row separately (on a
-    # 4-gene copy task the untied small model was still at 0% after 600 steps, tied 100% by step 300)
+    # 4-gene copy task the untied small model was still at 0% after 360-1,200 steps, tied 100% by step 300)
     "base": ModelSize(768, 12, 12, 4, 2048, 2048, bpe_vocab=16000, n_labels=6000),
 }
 

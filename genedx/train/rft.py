@@ -483,7 +483,7 @@ def _make_callback(home: Home, run_id: str, recipe: RFTRecipe, val_records: list
                         "correct_answer": r["correct_answer"], "reward": None}
                        for r, o in list(zip(val_records, outputs))[:recipe.num_samples_logged]]
             # per-case grades and predictions of the latest validation (replaced at each one), for
-            # `genedx runs show` / SQL comparisons with eval runs on the same cases
+            # SQL comparisons with `genedx eval` runs on the same cases
             runs.write(home, lambda con: (runs.record_metrics(con, run_id, step, "validation", values),
                                           runs.record_samples(con, run_id, step, "validation", samples),
                                           save_grades(con, run_id, graded, transaction=False)))
