@@ -405,12 +405,10 @@ def grade_validation(records: Sequence[dict[str, Any]], outputs: Sequence[str]) 
             for r, o in zip(records, outputs)]
 
 
-def grade_outputs(records: Sequence[dict[str, Any]], outputs: Sequence[str], seed: int = 0,
-                  n_boot: int = 1000, graded: Sequence[Any] | None = None) -> dict[str, tuple]:
-    """Validation metrics of greedy outputs: ``{name: (value, lo, hi)}`` for top1/top5/topmax/mean_grade/..."""
+def validation_values(graded: Sequence[Any], seed: int = 0, n_boot: int = 1000) -> dict[str, tuple]:
+    """Validation metrics of graded outputs: ``{name: (value, lo, hi)}`` for top1/top5/topmax/mean_grade/..."""
     from genedx.grade.metrics import compute_metrics
 
-    graded = graded if graded is not None else grade_validation(records, outputs)
     return metrics_to_values(compute_metrics(graded, n_boot=n_boot, seed=seed, by_source=False))
 
 
@@ -476,7 +474,7 @@ def _make_callback(home: Home, run_id: str, recipe: RFTRecipe, val_records: list
             outputs = greedy_generate(m, tokenizer, [r["prompt"] for r in val_records], max_new,
                                       recipe.eval_batch_size)
             graded = grade_validation(val_records, outputs)
-            values = grade_outputs(val_records, outputs, seed=recipe.seed, graded=graded)
+            values = validation_values(graded, seed=recipe.seed)
             values["eval_seconds"] = (time.perf_counter() - t0, None, None)
             result[step] = values
             samples = [{"case_id": r.get("id"), "prompt": _text(r["prompt"]), "completion": o,

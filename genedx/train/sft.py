@@ -223,9 +223,8 @@ def run_sft(recipe: SFTRecipe, home: Home, log: Callable[[str], None] = print) -
             raise GenedxError("no training examples: in retrieval mode with retrieval_shown_only, no case's true "
                               "gene is among the ranker's candidates (raise top_k or turn it off)")
         eval_cases = _eval_cases(con, recipe)
-        # in_hpo: genes the ranker can list, i.e. the symbols a candidate block shows
-        copy_genes = [r[0] for r in con.execute("SELECT symbol FROM gene WHERE in_hpo ORDER BY symbol").fetchall()] \
-            if recipe.copy_warmup_steps else []
+        # the genes the ranker can list, i.e. the symbols a candidate block shows (already loaded, sorted)
+        copy_genes = list(first.ranker.kb.genes) if recipe.copy_warmup_steps else []
         if recipe.model is None:
             init = init_model(out / "init", recipe.init_size, con=con, seed=recipe.seed, overwrite=True)
             base_dir = Path(init.out_dir)
