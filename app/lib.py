@@ -32,6 +32,7 @@ from genedx.errors import GenedxError
 from genedx.home import Home, connect, meta_get, resolve_home
 
 RANKER = "ranker"
+RERANKER = "reranker"   # the learned re-ranker in <home>/models/reranker (genedx train reranker)
 SEXES = ("unknown", "female", "male", "other")
 
 
@@ -235,10 +236,32 @@ def load_model(root: str, release: str, model_dir: str, mode: str = "closed") ->
     return Loaded(f"{Path(model_dir).name} ({mode})", "model", pred, getattr(pred, "hpo_release", release))
 
 
+@st.cache_resource(show_spinner="Loading the re-ranker (first use only)…")
+def load_reranker(root: str, release: str) -> Loaded:
+    from genedx.predictors import load_predictor
+    home = Home(Path(root))
+    with read_db(home) as con:
+        pred = load_predictor(RERANKER, con, home, explain=True)
+    return Loaded(RERANKER, RERANKER, pred, pred.hpo_release)
+
+
+def has_reranker(home: Home) -> bool:
+    """Whether a re-ranker was trained into this home (it then is the app's default predictor)."""
+    from genedx.rank.reranker import META_FILE, default_model_dir
+    return (default_model_dir(home) / META_FILE).is_file()
+
+
+def predictor_choices(home: Home) -> list[str]:
+    """The app's predictor list, default first: the re-ranker once one is trained, the ranker, models."""
+    return ([RERANKER] if has_reranker(home) else []) + [RANKER, *find_models(home)]
+
+
 def get_predictor(home: Home, release: str, choice: str, mode: str = "closed") -> Loaded:
-    """The ranker, or the trained model ``choice`` (a folder name in the home's models dir)."""
+    """The ranker, the re-ranker, or the trained model ``choice`` (a folder name in the home's models dir)."""
     if choice == RANKER:
         return load_ranker(str(home.root), release)
+    if choice == RERANKER:
+        return load_reranker(str(home.root), release)
     try:
         return load_model(str(home.root), release, str(home.models_dir / choice), mode)
     except GenedxError:
@@ -290,7 +313,7 @@ def rank_case(loaded: Loaded, case, top: int = 20):
         if loaded.kind == RANKER:
             genes = loaded.obj.rank(case.present, case.absent, sex=case.sex, age=case.age, top=top, explain=True)
             return Prediction(case.id, list(genes), RANKER, loaded.hpo_release)
-        return loaded.obj.predict([case], top=top)[0]
+        return loaded.obj.predict([case], top=top)[0]   # a model, or the re-ranker (loaded with explanations)
 
 
 def rank_many(loaded: Loaded, cases: Sequence, top: int = 20,

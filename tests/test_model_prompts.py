@@ -141,7 +141,7 @@ def test_term_caps_shorten_the_report_but_keep_the_case(con):
     block = lambda t: t[t.index(CANDIDATES_HEADER):t.index("You are a clinical geneticist")]
     assert block(text) == block(full["prompt"][0]["content"])
     assert capped_pb.options() == {"top_k": 2, "with_ids": False, "terms_per_gene": 3, "max_present": 1,
-                                   "max_absent": 1}
+                                   "max_absent": 1, "layout": "full"}
 
 
 @pytest.mark.parametrize("knob", ["top_k", "terms_per_gene", "max_present", "max_absent"])
@@ -166,3 +166,26 @@ def test_model_prompt_options_expands_the_home_dir(tmp_path, monkeypatch):
     (tmp_path / "m").mkdir()
     (tmp_path / "m" / "genedx_model.json").write_text(json.dumps({"prompt": {"top_k": 4}}))
     assert model_prompt_options("~/m") == {"top_k": 4}
+
+
+def test_compact_layout_is_short_and_leaves_out_the_absent_term_habit(con):
+    """The pretrained base's layout: a three-line report, short candidate lines without the "absent but
+    expected" term, one line of instructions, and a one-sentence reasoning without absent terms."""
+    from genedx.model.prompts import COMPACT_INSTRUCTIONS, DEFAULT_PROMPT_LAYOUT
+    full = PromptBuilder.from_db(con, "retrieval", top_k=2)
+    pb = PromptBuilder.from_db(con, "retrieval", **(DEFAULT_PROMPT_LAYOUT | {"top_k": 2}))
+    text = pb.messages(SEIZURE_CASE)[0]["content"]
+    lines = text.splitlines()
+    assert lines[0] == "Patient: female, age 2 years."
+    assert lines[1].startswith("Present: Seizure; ") and lines[2].startswith("Absent: ")
+    assert "1. SCN1A (Toy epilepsy syndrome)" in text and "absent but expected" not in text
+    assert text.endswith(COMPACT_INSTRUCTIONS) and "\n3. " not in text
+    assert len(text) < 0.7 * len(full.messages(SEIZURE_CASE)[0]["content"])
+    target = pb.target(SEIZURE_CASE, answer_genes=2)
+    parsed = parse_answer(target)
+    assert parsed.well_formed and parsed.genes[0] == "SCN1A"
+    reasoning = target[: target.index(THINK_CLOSE)]
+    assert reasoning.startswith(THINK_OPEN) and "fit SCN1A." in reasoning and "absent" not in reasoning
+    assert pb.options()["layout"] == "compact"
+    with pytest.raises(GenedxError, match="prompt layout must be one of full, compact"):
+        PromptBuilder.from_db(con, "closed", layout="tiny")

@@ -62,7 +62,6 @@ def _recipe(tiny: Path, out: Path, **kw) -> RFTRecipe:
 # --- fail fast ----------------------------------------------------------------------------------------
 @pytest.mark.parametrize("overrides, message", [
     (["batch_size=6", "num_generations=4"], r"batch_size \(6\) must be divisible by num_generations \(4\): e.g. batch_size=8"),
-    (["bf16=true"], "bf16 is not supported with use_cpu: set bf16=false"),
     (["num_generations=1", "batch_size=4"], "num_generations .* must be >= 2"),
     (["mode=open"], "mode 'open' must be 'closed' or 'retrieval'"),
     (["learning_rate_multiplier=0"], "learning_rate_multiplier .* must be > 0"),
@@ -100,6 +99,17 @@ def test_gpu_recipe_on_cpu_machine_says_use_cpu(tiny, tmp_path):
     recipe = _recipe(tiny, tmp_path / "out", use_cpu=False)
     with pytest.raises(GenedxError, match="no GPU found: set use_cpu=true"):
         check_environment(recipe)
+
+
+def test_bf16_on_a_cpu_without_native_bf16_is_refused_before_training(tiny, tmp_path, monkeypatch):
+    from genedx.train import hardware
+    monkeypatch.setattr(hardware, "cpu_flags", lambda: {"avx2"})
+    monkeypatch.setattr(hardware.platform, "system", lambda: "Linux")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(GenedxError, match="no native bf16 instructions"):
+        check_environment(_recipe(tiny, tmp_path / "out", bf16=True))
+    monkeypatch.setattr(hardware, "cpu_flags", lambda: {"avx2", "amx_bf16"})
+    check_environment(_recipe(tiny, tmp_path / "out", bf16=True))
 
 
 def test_unknown_grpo_arg_and_bad_grader_fail_before_training(tiny, tmp_path):

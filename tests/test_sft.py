@@ -38,9 +38,16 @@ def test_invalid_recipes_fail_fast(override, message):
         load_recipe(SFTRecipe, None, [override])
 
 
-def test_bf16_on_cpu_is_refused():
-    with pytest.raises(GenedxError, match="bf16 is for GPUs"):
-        load_recipe(SFTRecipe, None, ["bf16=true", "use_cpu=true"])
+def test_bf16_on_cpu_follows_what_the_cpu_supports(monkeypatch):
+    """bf16 on a CPU is allowed where the CPU runs it natively, refused (one line) where it would be emulated."""
+    from genedx.train import hardware
+    from genedx.train.hardware import bf16_problem
+    load_recipe(SFTRecipe, None, ["bf16=true", "use_cpu=true"])   # the recipe itself is valid
+    monkeypatch.setattr(hardware, "cpu_flags", lambda: {"avx2", "avx512f"})
+    monkeypatch.setattr(hardware.platform, "system", lambda: "Linux")
+    assert "no native bf16" in bf16_problem(use_cpu=True)
+    monkeypatch.setattr(hardware, "cpu_flags", lambda: {"avx2", "avx512_bf16"})
+    assert bf16_problem(use_cpu=True) is None
 
 
 def test_shipped_sft_recipes_load():

@@ -14,6 +14,7 @@ from genedx.cases.model import Case
 from genedx.errors import GenedxError
 
 S = st.session_state
+PREDICTOR_LABELS = {lib.RANKER: "Phenotype ranker{default}", lib.RERANKER: "Learned re-ranker{default}"}
 for key, default in (("dx_present", []), ("dx_absent", []), ("dx_sex", "unknown"), ("dx_age", None),
                      ("dx_extracted", []), ("dx_result", None), ("dx_notice", None), ("dx_error", None)):
     S.setdefault(key, default)
@@ -213,18 +214,21 @@ with left:
 
     models = lib.find_models(home)
     c_pred, c_top = st.columns([3, 1])
-    choice = c_pred.selectbox("Predictor", [lib.RANKER, *models], key="dx_predictor",
-                              format_func=lambda c: "Phenotype ranker (default)" if c == lib.RANKER else f"Model: {c}")
+    choices = lib.predictor_choices(home)   # the re-ranker first (the default) once one is trained
+    choice = c_pred.selectbox("Predictor", choices, key="dx_predictor",
+                              format_func=lambda c: (PREDICTOR_LABELS[c].format(
+                                  default=" (default)" if c == choices[0] else "")
+                                  if c in PREDICTOR_LABELS else f"Model: {c}"))
     top = c_top.number_input("Genes", min_value=1, max_value=100, value=20, step=5, key="dx_top")
     mode = "closed"
-    if choice != lib.RANKER:
-        mode = st.radio("Model mode", ["closed", "retrieval"], horizontal=True, key="dx_mode",
+    if choice not in (lib.RANKER, lib.RERANKER):
+        mode = st.radio("Model mode", ["retrieval", "closed"], horizontal=True, key="dx_mode",
                         help="closed: the model names genes from the case alone; retrieval: it re-ranks the "
                              "phenotype ranker's candidates")
     if not models:
-        st.caption("No trained model yet: run `genedx train sft --config training/configs/sft-tiny.yaml`, then "
-                   "`genedx train rft --config training/configs/rft-closed.yaml` (models in the home's "
-                   "models folder appear here).")
+        st.caption("No trained model yet: `genedx model init --from smollm2-135m-instruct --out "
+                   "<home>/models/smollm2-135m`, then `bash training/cpu_smollm.sh OUT` (SFT + RFT on the "
+                   "pretrained base; models in the home's models folder appear here).")
     r1, r2 = st.columns([2, 1])
     rank_clicked = r1.button("Rank genes", type="primary", key="dx_rank", disabled=not S.dx_present,
                              width="stretch")
@@ -279,6 +283,10 @@ with right:
             with st.expander("Model reasoning", expanded=True):
                 st.text(think or "(no <think> reasoning in the output)")
                 st.code(pred.output, language=None)
+        if res["kind"] == lib.RERANKER:
+            st.caption("Order from the learned re-ranker (LightGBM over the phenotype ranker's top candidates); "
+                       "score = its relevance score. The evidence per gene is the phenotype ranker's, with the "
+                       "re-ranker's strongest features for that gene in the notes.")
         rows = lib.result_rows(pred)
         if not rows:
             st.info("No gene matched these phenotypes." if pred.output is None else

@@ -22,17 +22,40 @@ def register(app: typer.Typer) -> None:
 
 
 @model_app.command("init")
-def init(out: Optional[Path] = typer.Option(None, "--out", "-o", help="Model directory to create (default: <home>/models/<size>-init)."),
-         size: str = typer.Option("tiny", "--size", help="tiny (tests, seconds) | small (CPU demo) | base (GPU)."),
+def init(out: Optional[Path] = typer.Option(None, "--out", "-o", help="Model directory to create (default: <home>/models/<size or base>-init)."),
+         from_: Optional[str] = typer.Option(None, "--from", help="A pretrained base: a named offline base "
+                                             "(smollm2-135m-instruct), a local Hugging Face model dir or a .gguf file. "
+                                             "Without it: a from-scratch model of --size."),
+         size: str = typer.Option("tiny", "--size", help="From scratch: tiny (tests, seconds) | small (CPU demo) | base (GPU)."),
+         dtype: str = typer.Option("bfloat16", "--dtype", help="--from: precision of the saved weights (bfloat16 | float32)."),
          seed: int = typer.Option(0, "--seed", help="Seed for the initial weights and the corpus sample."),
          overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty --out directory."),
          json_out: bool = typer.Option(False, "--json", help="Print the report as JSON.")) -> None:
-    """A Llama-architecture model from scratch with a tokenizer trained on the knowledge base and cases."""
+    """A model dir to train: a pretrained base converted offline (--from, recommended), or a from-scratch
+    Llama model with a tokenizer trained on the knowledge base and cases (--size, for tests)."""
     from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()
+    if from_:
+        from genedx.model.bases import convert_base
+        out = out or get_home().models_dir / f"{Path(from_).stem}-init"
+        release = _hpo_release_or_none()
+        with err_console.status(f"converting {from_}"):
+            conv = convert_base(from_, out, dtype=dtype, overwrite=overwrite, hpo_release=release)
+        if json_out:
+            console.print_json(json.dumps(conv.__dict__))
+            return
+        t = Table(title=f"model initialised: {conv.out_dir}", show_header=False)
+        t.add_row("base", conv.base or conv.source)
+        t.add_row("source file", conv.source)
+        t.add_row("parameters", f"{conv.parameters:,}")
+        t.add_row("vocabulary", f"{conv.vocab_size:,}")
+        t.add_row("weights", conv.dtype)
+        t.add_row("seconds", f"{conv.seconds:.1f}")
+        console.print(t)
+        return
     from genedx.model.build import init_model
 
-    hf_logging.disable_progress_bar()
     out = out or get_home().models_dir / f"{size}-init"
     with db(read_only=True) as con, err_console.status(f"building a {size} model"):
         report = init_model(out, size, con=con, seed=seed, overwrite=overwrite)
@@ -47,8 +70,49 @@ def init(out: Optional[Path] = typer.Option(None, "--out", "-o", help="Model dir
     console.print(t)
 
 
+@model_app.command("bases")
+def bases(json_out: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
+    """The named pretrained bases `model init --from` converts offline, and how to install each."""
+    import importlib.metadata as md
+
+    from genedx.model.bases import BASES, describe
+    rows = []
+    for spec in BASES.values():
+        try:
+            installed = md.version(spec.package)
+        except md.PackageNotFoundError:
+            installed = None
+        rows.append(describe(spec) | {"installed": installed})
+    if json_out:
+        console.print_json(json.dumps(rows))
+        return
+    t = Table(title="offline pretrained bases")
+    for c in ("name", "model", "licence", "package", "installed", "install"):
+        t.add_column(c)
+    for r in rows:
+        t.add_row(r["name"], r["title"], r["licence"], f"{r['package']}=={r['version']}", r["installed"] or "no",
+                  r["install"])
+    console.print(t)
+
+
+def _hpo_release_or_none() -> Optional[str]:
+    """The home's HPO release when a knowledge base is built (a converted base records it), else None."""
+    from genedx.home import connect, meta_get
+    home = get_home()
+    if not home.db_path.exists():
+        return None
+    try:
+        con = connect(home, read_only=True)
+    except Exception:   # locked by a writer: the release is informative only
+        return None
+    try:
+        return meta_get(con, "hpo_release")
+    finally:
+        con.close()
+
+
 def eval_cmd(
-    predictor: str = typer.Option("ranker", "--predictor", "-p", help="ranker | model:DIR (see `genedx score`)."),
+    predictor: str = typer.Option("ranker", "--predictor", "-p", help="ranker | reranker[:DIR] | model:DIR (see `genedx score`)."),
     cases: List[str] = typer.Option(..., "--cases", "-c", help="Cases with true genes (files/folders/JSONL), or a stored split: split:NAME (or just NAME)."),
     mode: str = typer.Option("closed", "--mode", help="Prompt mode for model predictors: closed | retrieval."),
     top: int = typer.Option(20, "--top", help="Genes kept per case."),
@@ -59,6 +123,8 @@ def eval_cmd(
     batch_size: int = typer.Option(16, "--batch-size", help="Model predictor generation batch size."),
     max_new_tokens: Optional[int] = typer.Option(None, "--max-new-tokens", help="Model generation budget (default 160)."),
     name: Optional[str] = typer.Option(None, "--name", help="A name for the stored run."),
+    drop_absent: bool = typer.Option(False, "--drop-absent", help="Remove every absent term from the cases first "
+                                     "(what is left without phenopacket-store's absent-term curation habit)."),
     json_out: bool = typer.Option(False, "--json", help="Print metrics as JSON."),
 ) -> None:
     """Predict, grade and compute metrics for a case set; store it all as an `eval` run."""
@@ -68,15 +134,17 @@ def eval_cmd(
         task = bar.add_task("evaluating", total=None)
         result = evaluate(con, get_home(), predictor, [str(c) for c in cases], mode=mode, top=top, limit=limit,
                           profiles=profiles, batch_size=batch_size, name=name, max_new_tokens=max_new_tokens,
-                          sample=sample, seed=seed,
+                          sample=sample, seed=seed, drop_absent=drop_absent,
                           on_bad=lambda b: err_console.print(f"[yellow]skipped[/yellow] {b}", highlight=False),
                           progress=lambda n, total: bar.update(task, completed=n, total=total))
     if json_out:
         console.print_json(json.dumps({"run_id": result.run_id, "n": result.n, "predictor": predictor,
+                                       "cases_per_second": round(result.n / result.seconds, 3) if result.seconds else None,
                                        "mode": mode if predictor.startswith("model:") else None,
                                        "seconds": round(result.seconds, 2), "metrics": result.metrics.to_dict()}))
         return
     from genedx.grade.metrics import metrics_table
     console.print(metrics_table(result.metrics))
     console.print(f"run [bold]{result.run_id}[/bold]: {result.n} cases, predictor {predictor}"
-                  f"{' (' + mode + ')' if predictor.startswith('model:') else ''}, {result.seconds:.1f} s")
+                  f"{' (' + mode + ')' if predictor.startswith('model:') else ''}, {result.seconds:.1f} s "
+                  f"({result.n / max(result.seconds, 1e-9):.2f} cases/s)")

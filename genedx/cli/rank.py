@@ -15,6 +15,7 @@ import typer
 from rich.table import Table
 
 from genedx.cli.common import console, db, err_console, get_home, progress
+from genedx.errors import GenedxError
 
 PROFILES_HELP = "Gene profiles learned from stored real cases: none | train (train split only) | all."
 
@@ -66,21 +67,37 @@ def rank_cmd(
     profiles: str = typer.Option("none", "--profiles", help=PROFILES_HELP),
     explain: bool = typer.Option(False, "--explain", help="Show every matched / excluded term per gene."),
     json_out: bool = typer.Option(False, "--json", help="Print genes with their evidence as JSON."),
+    predictor: str = typer.Option("ranker", "--predictor", "-p",
+                                  help="ranker | reranker[:DIR] (the learned re-ranker; uses train profiles unless --profiles all)."),
 ) -> None:
     """Rank every gene for a case given as HPO terms (present, and --absent ones)."""
     from genedx.rank.ranker import Ranker
 
+    rerank = None
     with db(read_only=True) as con:
-        ranker = Ranker.load(con, profiles=profiles)
+        if predictor.strip().startswith("reranker"):
+            from genedx.predictors import load_predictor
+            rerank = load_predictor(predictor.strip(), con, get_home(), profiles=profiles, explain=True)
+            ranker = rerank.ranker
+        elif predictor.strip() == "ranker":
+            ranker = Ranker.load(con, profiles=profiles)
+        else:
+            raise GenedxError(f"genedx rank takes --predictor ranker or reranker[:DIR], not {predictor!r} "
+                              "(models: genedx score / eval)")
     q = ranker.query(_split_ids(terms), _split_ids(absent))
-    genes = ranker.rank_query(q, top=top, explain=True)
+    genes = rerank.rerank(q, top=top, explain=True) if rerank else ranker.rank_query(q, top=top, explain=True)
+    options = rerank.options if rerank else ranker.options
     if json_out:
-        console.print_json(json.dumps({"hpo_release": ranker.hpo_release, "options": ranker.options,
+        console.print_json(json.dumps({"hpo_release": ranker.hpo_release, "options": options,
                                        "notes": q.notes, "genes": [asdict(g) for g in genes]}))
         return
     for note in q.notes:
         err_console.print(f"[yellow]note:[/yellow] {note}", highlight=False)
-    t = Table(title=f"genedx ranker (HPO {ranker.hpo_release}, profiles: {ranker.profiles})")
+    if rerank:
+        err_console.print(f"order from the learned re-ranker ({rerank.model_dir}) over the ranker's top "
+                          f"{rerank.top_k}; scores are its relevance scores; evidence is the ranker's",
+                          highlight=False)
+    t = Table(title=f"genedx {'re-ranker' if rerank else 'ranker'} (HPO {ranker.hpo_release}, profiles: {ranker.profiles})")
     t.add_column("rank", justify="right")
     t.add_column("gene", style="bold")
     t.add_column("score", justify="right")
@@ -126,7 +143,7 @@ def _print_evidence(i: int, g) -> None:
 def score_cmd(
     inputs: List[Path] = typer.Argument(..., help="Cases: phenopacket files/folders/zips, .jsonl(.gz), genedx exports."),
     out: Path = typer.Option(..., "--out", "-o", help="Output JSONL, one prediction per case."),
-    predictor: str = typer.Option("ranker", "--predictor", "-p", help="ranker | model:DIR"),
+    predictor: str = typer.Option("ranker", "--predictor", "-p", help="ranker | reranker[:DIR] | model:DIR"),
     mode: str = typer.Option("closed", "--mode", help="model:DIR prompt mode: closed | retrieval (ranker candidates)."),
     top: int = typer.Option(10, "--top", "-n", min=1, help="Genes kept per case."),
     profiles: str = typer.Option("train", "--profiles", help=PROFILES_HELP),

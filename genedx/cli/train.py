@@ -1,4 +1,4 @@
-"""CLI: `genedx train sft|rft` (training stages) and `genedx runs list|show|plot` (training/eval runs).
+"""CLI: `genedx train sft|rft|reranker` (training stages) and `genedx runs list|show|plot` (training/eval runs).
 
 Thin wrappers: each command loads a recipe or queries the database and calls a library function
 (``genedx.train.sft.run_sft``, ``genedx.train.rft.run_rft``, ``genedx.train.runs``).
@@ -13,7 +13,7 @@ import typer
 
 from genedx.cli.common import console, db, get_home
 
-train_app = typer.Typer(help="Train models: SFT warm start, reinforcement fine-tuning (GRPO).", no_args_is_help=True)
+train_app = typer.Typer(help="Train models: SFT warm start, reinforcement fine-tuning (GRPO), the re-ranker.", no_args_is_help=True)
 runs_app = typer.Typer(help="Training and evaluation runs stored in the database: list, show, plot curves.",
                        no_args_is_help=True)
 
@@ -52,6 +52,29 @@ def train_sft(
                   f"model: {result.model_dir}")
 
 
+# --- re-ranker (LightGBM LambdaRank over the ranker's candidates) ---------------------------------
+@train_app.command("reranker")
+def train_reranker(
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="Recipe YAML (training/configs/reranker.yaml)."),
+    set_: Optional[List[str]] = typer.Option(None, "--set", help="Override a recipe knob: key=value (repeatable)."),
+) -> None:
+    """Train the learned re-ranker on the stored real train cases (profiles out of fold by publication)."""
+    from genedx.cli.common import err_console, progress
+    from genedx.train.recipes import load_recipe
+    from genedx.train.reranker import RerankerRecipe, run_reranker
+
+    recipe = load_recipe(RerankerRecipe, config, set_ or [])
+    with progress() as bar:
+        task = bar.add_task("out-of-fold features", total=None)
+        result = run_reranker(recipe, get_home(),
+                              log=lambda m: bar.console.print(m, markup=False, highlight=False, soft_wrap=True),
+                              progress=lambda n, total: bar.update(task, completed=n, total=total))
+    for p in result.skipped:
+        err_console.print(f"[yellow]problem:[/yellow] {p}", highlight=False, soft_wrap=True)
+    console.print(f"run [bold]{result.run_id}[/bold] done in {result.train_seconds:.0f} s "
+                  f"({result.best_iteration} rounds); model: {result.model_dir}")
+
+
 # --- runs ----------------------------------------------------------------------------------------
 @runs_app.command("list")
 def runs_list(
@@ -74,6 +97,10 @@ def runs_show(run_id: str = typer.Argument(..., help="Run id (or a unique prefix
         run = get_run(con, run_id)
         console.print(run.summary())
         console.print(run_metrics_table(con, run.id))
+        from genedx.train.runs import run_other_metrics_table
+        other = run_other_metrics_table(con, run.id)
+        if other is not None:
+            console.print(other)
 
 
 @runs_app.command("plot")

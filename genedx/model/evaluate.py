@@ -101,8 +101,13 @@ def evaluate(con: duckdb.DuckDBPyConnection, home: Home | None, predictor: str, 
              mode: str = "closed", top: int = 20, limit: int | None = None, profiles: str = "none",
              batch_size: int = 16, name: str | None = None, on_bad: Callable[[BadRecord], None] | None = None,
              progress: Callable[[int, int], None] | None = None, max_new_tokens: int | None = None,
-             sample: int | None = None, n_boot: int = 1000, seed: int = 0) -> EvalResult:
-    """Predict, grade, compute metrics and store them as an ``eval`` run; returns the run id and metrics."""
+             sample: int | None = None, n_boot: int = 1000, seed: int = 0, drop_absent: bool = False) -> EvalResult:
+    """Predict, grade, compute metrics and store them as an ``eval`` run; returns the run id and metrics.
+
+    ``drop_absent``: remove every absent term from the cases first (the ranker behind retrieval prompts
+    sees none either). In phenopacket-store absent terms are mostly features of the patient's own disease
+    that he lacks, a curation habit a clinician's note does not carry; this shows what is left without it.
+    """
     from genedx.grade.metrics import compute_metrics, grade_predictions
     from genedx.grade.store import save_grades
     from genedx.predictors import load_predictor
@@ -110,6 +115,9 @@ def evaluate(con: duckdb.DuckDBPyConnection, home: Home | None, predictor: str, 
 
     release = require_kb(con)
     picked = collect_cases(con, cases, limit, on_bad, sample=sample, seed=seed)
+    if drop_absent:
+        from dataclasses import replace
+        picked = [replace(c, absent=[]) for c in picked]
     t0 = time.perf_counter()
     is_model = predictor.strip().startswith("model:")
     opts: dict[str, Any] = {"profiles": profiles}
@@ -123,7 +131,7 @@ def evaluate(con: duckdb.DuckDBPyConnection, home: Home | None, predictor: str, 
     seconds = time.perf_counter() - t0
     run_id = new_run_id("eval")
     config = {"predictor": predictor, "cases": list(cases), "limit": limit, "sample": sample, "seed": seed,
-              "top": top, "profiles": profiles,
+              "top": top, "profiles": profiles, "drop_absent": drop_absent,
               "seconds": round(seconds, 2), "n_cases": len(picked)}
     if is_model:
         config.update(mode=mode, batch_size=batch_size, max_new_tokens=max_new_tokens)

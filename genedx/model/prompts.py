@@ -29,7 +29,17 @@ MODES = ("closed", "retrieval")
 # The knobs that shape a model's prompt. Training writes them into the model dir (genedx_model.json,
 # key "prompt") and the model predictor and RFT read them back, so a model is always asked in the
 # layout it was trained on without the user repeating the training recipe's values.
-PROMPT_KEYS = ("top_k", "with_ids", "terms_per_gene", "max_present", "max_absent")
+PROMPT_KEYS = ("top_k", "with_ids", "terms_per_gene", "max_present", "max_absent", "layout")
+LAYOUTS = ("full", "compact")
+# The layout a converted pretrained base starts with (genedx model init --from): compact, so a GRPO step
+# stays affordable on 2 cores (a retrieval prompt of ~300 tokens through SmolLM2's chat template
+# instead of ~550; bench/RESULTS.md, "Pretrained base").
+DEFAULT_PROMPT_LAYOUT: dict[str, Any] = {"layout": "compact", "top_k": 6, "with_ids": False, "terms_per_gene": 2,
+                                         "max_present": 10, "max_absent": 4}
+COMPACT_INSTRUCTIONS = ("Rank the candidate genes, best fit first. Reply as <think>one short reason</think>"
+                        "<answer>GENE1, GENE2, ...</answer>")
+COMPACT_INSTRUCTIONS_CLOSED = ("Name the genes most likely to cause this disease, best first (up to 10 HGNC "
+                               "symbols). Reply as <think>one short reason</think><answer>GENE1, GENE2, ...</answer>")
 CANDIDATES_HEADER = "Candidate genes from the phenotype ranker, best first (the causal gene may be missing):"
 
 
@@ -71,7 +81,19 @@ def _match_labels(matches, labels: Mapping[str, str], annotated: bool, n: int) -
     return out
 
 
-def candidate_block(candidates: Sequence[GeneScore], labels: Mapping[str, str], terms_per_gene: int = 3) -> str:
+def short_disease(name: str | None, words: int = 6) -> str | None:
+    """A disease name cut at its first comma and to ``words`` words (prompt length, not meaning).
+
+    >>> short_disease("Spondyloepimetaphyseal dysplasia with joint laxity, type 1, with or without fractures")
+    'Spondyloepimetaphyseal dysplasia with joint laxity'
+    """
+    if not name:
+        return name
+    return " ".join(name.split(",")[0].split()[:words])
+
+
+def candidate_block(candidates: Sequence[GeneScore], labels: Mapping[str, str], terms_per_gene: int = 3,
+                    header: str = CANDIDATES_HEADER, compact: bool = False) -> str:
     """The retrieval-mode context: one line per candidate gene with its disease and key phenotypes.
 
     >>> from genedx.predict import Evidence, TermMatch
@@ -79,17 +101,22 @@ def candidate_block(candidates: Sequence[GeneScore], labels: Mapping[str, str], 
     >>> print(candidate_block([GeneScore("SCN1A", 3.1, "OMIM:1", "Dravet syndrome", ev)], {}))
     Candidate genes from the phenotype ranker, best first (the causal gene may be missing):
     1. SCN1A (Dravet syndrome): Febrile seizure
+
+    The compact form (pretrained bases) shortens disease names and leaves out the "absent but expected"
+    term: in phenopacket-store absent terms are mostly features of the patient's own disease (a curation
+    habit a clinician's note does not carry), so showing them per candidate teaches a shortcut.
     """
-    lines = [CANDIDATES_HEADER]
+    lines = [header]
     for i, g in enumerate(candidates, 1):
         ev = g.evidence
-        disease = f" ({g.disease_name})" if g.disease_name else ""
+        name = short_disease(g.disease_name) if compact else g.disease_name
+        disease = f" ({name})" if name else ""
         line = f"{i}. {g.symbol}{disease}"
         if ev is not None:
             matched = _match_labels(ev.matched, labels, annotated=True, n=terms_per_gene)
             if matched:
                 line += ": " + ", ".join(matched)
-            against = _match_labels(ev.excluded, labels, annotated=False, n=1)
+            against = [] if compact else _match_labels(ev.excluded, labels, annotated=False, n=1)
             if against:
                 line += f"; absent but expected: {against[0]}"
         lines.append(line)
@@ -97,23 +124,30 @@ def candidate_block(candidates: Sequence[GeneScore], labels: Mapping[str, str], 
 
 
 def reasoning_for(case: Case, true_gene: GeneScore | None, others: Sequence[str], labels: Mapping[str, str],
-                  max_terms: int = 3) -> str:
+                  max_terms: int = 3, compact: bool = False) -> str:
     """A short reasoning paragraph built from the ranker's explanation for the true gene.
 
     Matched phenotypes (strongest first), excluded phenotypes that count against it, other candidates.
+    ``compact``: one sentence (matched phenotypes and the disease only), so answers stay short to
+    generate; it leaves out the absent-term habit (see :func:`candidate_block`).
     """
     gene = case.gene or "the causal gene"
     ev = true_gene.evidence if true_gene is not None else None
     if ev is not None and ev.matched:
         found = _match_labels(ev.matched, labels, annotated=False, n=max_terms)
-        disease = f" ({ev.disease_name or true_gene.disease_name})" if (ev.disease_name or true_gene.disease_name) else ""
+        dname = None if compact else (ev.disease_name or true_gene.disease_name)   # compact: named in the prompt
+        disease = f" ({dname})" if dname else ""
         text = f"{', '.join(found)} fit {gene}{disease}."
+        if compact:
+            return text
         against = _match_labels(ev.excluded, labels, annotated=False, n=1)
         if against:
             text += f" {against[0]} is absent although often seen there."
     else:
         found = [labels.get(t, t) for t in case.present[:max_terms]]
         text = f"{', '.join(found)} point to {gene}." if found else f"The findings point to {gene}."
+        if compact:
+            return text
     if others:
         text += f" Other candidates: {', '.join(others[:3])}."
     return text
@@ -140,10 +174,13 @@ class PromptBuilder:
     max_genes: int = MAX_GENES
     max_present: int | None = None
     max_absent: int | None = None
+    layout: str = "full"
     _cache: dict[str, tuple[Any, list[GeneScore]]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         check_mode(self.mode)
+        if self.layout not in LAYOUTS:
+            raise GenedxError(f"prompt layout must be one of {', '.join(LAYOUTS)}, not {self.layout!r}")
         for knob in ("top_k", "terms_per_gene", "max_present", "max_absent"):
             v = getattr(self, knob)
             if v is not None and v < 1:
@@ -186,7 +223,25 @@ class PromptBuilder:
     def context(self, case: Case) -> str | None:
         if self.mode != "retrieval":
             return None
+        if self.layout == "compact":
+            return candidate_block(self.ranked(case), self.labels, self.terms_per_gene,
+                                   header="Candidate genes (ranker order; the causal gene may be missing):",
+                                   compact=True)
         return candidate_block(self.ranked(case), self.labels, self.terms_per_gene)
+
+    def compact_report(self, case: Case) -> str:
+        """The case report on three lines (labels joined by '; '): about half the tokens of the full one."""
+        from genedx.cases.export import age_in_words
+        sex = case.sex if case.sex in ("female", "male") else "sex not reported"
+        age = age_in_words(case.age)
+
+        def terms(ids: Sequence[str]) -> str:
+            shown = [self.labels.get(t) or t for t in ids]
+            if self.with_ids:
+                shown = [f"{lab} ({t})" if lab != t else t for lab, t in zip(shown, ids)]
+            return "; ".join(shown) if shown else "none reported"
+        return (f"Patient: {sex}, {'age ' + age if age else 'age not reported'}.\n"
+                f"Present: {terms(case.present)}.\nAbsent: {terms(case.absent)}.")
 
     def record(self, case: Case) -> dict:
         """The RFT/TRL record (``prompt`` as chat messages) with the mode's context."""
@@ -194,8 +249,13 @@ class PromptBuilder:
         if self.max_present is not None or self.max_absent is not None:
             shown = replace(case, present=list(case.present[:self.max_present]),
                             absent=list(case.absent[:self.max_absent]))
-        rec = rft_record(shown, self.labels, extra_context=self.context(case), max_genes=self.max_genes,
-                         with_ids=self.with_ids)
+        ctx = self.context(case)
+        rec = rft_record(shown, self.labels, extra_context=ctx, max_genes=self.max_genes, with_ids=self.with_ids)
+        if self.layout == "compact":
+            report = self.compact_report(shown)
+            instr = COMPACT_INSTRUCTIONS if self.mode == "retrieval" else COMPACT_INSTRUCTIONS_CLOSED
+            rec["prompt"] = [{"role": "user", "content": report + "\n\n" + (ctx + "\n\n" if ctx else "") + instr}]
+            rec["case_report"], rec["instructions"] = report, instr
         rec["present"], rec["absent"] = list(case.present), list(case.absent)
         rec["mode"] = self.mode
         return rec
@@ -218,7 +278,9 @@ class PromptBuilder:
         true = self.explain_gene(case, case.gene)
         others = [g.symbol for g in ranked if g.symbol != case.gene]
         genes = [case.gene] + others[: answer_genes - 1]
-        return format_answer(genes, reasoning_for(case, true, others, self.labels))
+        return format_answer(genes, reasoning_for(case, true, others, self.labels,
+                                                  max_terms=2 if self.layout == "compact" else 3,
+                                                  compact=self.layout == "compact"))
 
 
 def build_prompt(case: Case, labels: Mapping[str, str], mode: str = "closed", ranker: Any = None,

@@ -9,6 +9,7 @@ case is never scored against a profile that saw it or its siblings from the same
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import duckdb
 import numpy as np
@@ -48,13 +49,31 @@ def _case_filter(which: str) -> str:
     return ""
 
 
-def load_case_profiles(con: duckdb.DuckDBPyConnection, kb: KbData, which: str = "train") -> CaseProfiles | None:
-    """Profiles from the stored cases of split ``which`` ('train' or 'all'); None for 'none'."""
+def load_case_profiles(con: duckdb.DuckDBPyConnection, kb: KbData, which: str = "train",
+                       case_ids: Sequence[str] | None = None) -> CaseProfiles | None:
+    """Profiles from the stored cases of split ``which`` ('train' or 'all'); None for 'none'.
+
+    ``case_ids``: only these stored cases (within ``which``) feed the profiles; the re-ranker builds
+    its training features out of fold with it, so a case is never scored against its own profile.
+    """
     if which not in PROFILE_CHOICES:
         raise GenedxError(f"unknown profiles choice {which!r}: use one of {', '.join(PROFILE_CHOICES)}")
     if which == "none":
         return None
     flt = _case_filter(which)
+    if case_ids is not None:
+        # a temp table, not an inlined list: thousands of ids; dropped again below
+        con.execute("CREATE OR REPLACE TEMP TABLE _profile_ids AS SELECT unnest(?::VARCHAR[]) AS id",
+                    [[str(i) for i in case_ids]])
+        flt += " AND c.id IN (SELECT id FROM _profile_ids)"
+    try:
+        return _load_profiles(con, kb, which, flt)
+    finally:
+        if case_ids is not None:
+            con.execute("DROP TABLE IF EXISTS _profile_ids")
+
+
+def _load_profiles(con: duckdb.DuckDBPyConnection, kb: KbData, which: str, flt: str) -> CaseProfiles:
     # Case terms are mapped through hpo_id_map so stored alt/obsolete ids still count.
     base = f"""
         WITH c AS (SELECT id, gene, coalesce(publication, id) AS pub FROM "case" c WHERE gene IS NOT NULL AND source <> 'simulated' {flt}),

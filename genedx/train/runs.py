@@ -216,6 +216,21 @@ def run_metrics_table(con: duckdb.DuckDBPyConnection, run_id: str) -> Table:
     return t
 
 
+def run_other_metrics_table(con: duckdb.DuckDBPyConnection, run_id: str) -> Table | None:
+    """Metrics outside the validation / train splits (e.g. a re-ranker's ``holdout_*`` metrics and
+    feature ``importance``), one row per split and name; None when there are none."""
+    rows = con.execute("SELECT split, name, value FROM metric WHERE run_id = ? AND split NOT IN ('validation', 'train') "
+                       "ORDER BY split, value DESC, name", [run_id]).fetchall()
+    if not rows:
+        return None
+    t = Table(title=f"other metrics of {run_id} (holdout: train-internal; importance: share of LightGBM gain)")
+    for c in ("split", "name", "value"):
+        t.add_column(c, justify="right" if c == "value" else "left")
+    for split, name, value in rows:
+        t.add_row(split, name, f"{value:.3g}")
+    return t
+
+
 def runs_table(runs: Sequence[RunInfo]) -> Table:
     t = Table(title="runs (validation metrics of the last evaluated step; `genedx runs show RUN` for more)")
     t.add_column("id", no_wrap=True)

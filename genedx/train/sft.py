@@ -59,6 +59,8 @@ class SFTRecipe:
     terms_per_gene: int = _help("Retrieval prompts: annotated phenotypes shown per candidate gene.", 3)
     max_present: int | None = _help("Cap on present terms listed in the case report (null: all).", None)
     max_absent: int | None = _help("Cap on absent terms listed in the case report (null: all).", None)
+    layout: str = _help("Prompt layout: full (the from-scratch models' prompts) | compact (pretrained bases: "
+                        "three-line case report, short candidate lines, one-sentence reasoning; ~400 tokens).", "full")
     seed: int = _help("Seed for data order, initial weights and sampling.", 0)
     batch_size: int = _help("Per-device training batch size.", 16)
     gradient_accumulation_steps: int = _help("Batches per optimiser step.", 1)
@@ -76,7 +78,7 @@ class SFTRecipe:
     eval_batch_size: int = _help("Generation batch size at validation.", 32)
     logging_steps: int = _help("Log (and store) the training loss every N steps.", 10)
     use_cpu: bool | None = _help("Force CPU; null: CPU when no GPU is present.", None)
-    bf16: bool = _help("bf16 mixed precision (GPU only).", False)
+    bf16: bool = _help("bf16 mixed precision (GPUs, and CPUs with avx512_bf16/amx; checked at start).", False)
     gradient_checkpointing: bool = _help("Trade compute for memory (GPU, large models).", False)
     threads: int | None = _help("torch CPU threads; null: torch's default.", None)
     copy_warmup_steps: int = _help(
@@ -95,6 +97,9 @@ class SFTRecipe:
             raise ValueError("retrieval_share must be in [0, 1]")
         if self.model is None and self.init_size not in SIZES:
             raise ValueError(f"init_size must be one of {', '.join(SIZES)}, not {self.init_size!r}")
+        from genedx.model.prompts import LAYOUTS
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, not {self.layout!r}")
         if self.ranker_profiles not in ("none", "train", "all"):
             raise ValueError("ranker_profiles must be none, train or all")
         for knob in ("batch_size", "gradient_accumulation_steps", "top_k", "answer_genes", "max_length",
@@ -108,8 +113,6 @@ class SFTRecipe:
         for knob in ("max_steps", "max_present", "max_absent"):
             if getattr(self, knob) is not None and getattr(self, knob) < 1:
                 raise ValueError(f"{knob} must be at least 1 (or null)")
-        if self.bf16 and self.use_cpu:
-            raise ValueError("bf16 is for GPUs: set bf16: false for CPU runs")
 
     @property
     def modes(self) -> tuple[str, ...]:
@@ -188,6 +191,7 @@ def run_sft(recipe: SFTRecipe, home: Home, log: Callable[[str], None] = print) -
     from transformers.utils import logging as hf_logging
     from trl import SFTConfig
 
+    from genedx.model.bases import provenance
     from genedx.model.build import _fix_tokenizer_class, init_model
     from genedx.model.load import load_model
     from genedx.model.prompts import PromptBuilder
@@ -197,6 +201,11 @@ def run_sft(recipe: SFTRecipe, home: Home, log: Callable[[str], None] = print) -
     hf_logging.disable_progress_bar()
     datasets_disable_progress_bars()   # TRL's tokenizing passes would print a bar per pass into the log
     use_cpu = recipe.use_cpu if recipe.use_cpu is not None else not torch.cuda.is_available()
+    if recipe.bf16:
+        from genedx.train.hardware import bf16_problem
+        problem = bf16_problem(use_cpu)
+        if problem:
+            raise GenedxError(problem)
     out = Path(recipe.output_dir) if recipe.output_dir else home.models_dir / recipe.name
     if out.exists() and any(out.iterdir()) and not recipe.overwrite:
         raise GenedxError(f"output dir {out} is not empty (set output_dir, or overwrite: true)")
@@ -230,11 +239,12 @@ def run_sft(recipe: SFTRecipe, home: Home, log: Callable[[str], None] = print) -
             base_dir = Path(init.out_dir)
             log(f"fresh {recipe.init_size} model: {init.parameters:,} parameters, vocabulary {init.vocab_size:,}")
         else:
-            base_dir = Path(recipe.model)
+            base_dir = Path(recipe.model).expanduser()
     finally:
         con.close()
 
-    model, tok = load_model(base_dir, device="cpu" if use_cpu else None, trainable=True)
+    # fp32 master weights (a converted base is saved in bf16); bf16 runs use autocast on top
+    model, tok = load_model(base_dir, device="cpu" if use_cpu else None, trainable=True, dtype=torch.float32)
     losses: list[tuple[int, float]] = []
 
     class _Log(TrainerCallback):
@@ -281,7 +291,9 @@ def run_sft(recipe: SFTRecipe, home: Home, log: Callable[[str], None] = print) -
     trainer.train()
     train_seconds = time.perf_counter() - t0
     steps = trainer.state.global_step
-    log(f"trained {steps} steps in {train_seconds:.0f} s")
+    peak_gpu = torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None
+    log(f"trained {steps} steps in {train_seconds:.0f} s ({train_seconds / max(steps, 1):.1f} s/step"
+        + (f", peak GPU memory {peak_gpu:.1f} GiB)" if peak_gpu is not None else ")"))
 
     model = trainer.model
     model.save_pretrained(out)
@@ -289,7 +301,9 @@ def run_sft(recipe: SFTRecipe, home: Home, log: Callable[[str], None] = print) -
     _fix_tokenizer_class(out)
     meta = {"created_by": "genedx train sft", "run_id": run_id, "base_model": str(base_dir),
             "recipe": asdict(recipe), "n_train": len(rows), "steps": steps, "train_seconds": round(train_seconds, 1),
-            "hpo_release": release, "prompt": first.options()}
+            "seconds_per_step": round(train_seconds / max(steps, 1), 2),
+            "peak_gpu_memory_gb": round(peak_gpu, 2) if peak_gpu is not None else None,
+            "hpo_release": release, "prompt": first.options(), "pretrained_base": provenance(base_dir) or None}
     (out / "genedx_model.json").write_text(json.dumps(meta, indent=2))
 
     metrics = None
