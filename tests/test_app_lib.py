@@ -214,6 +214,6 @@ def test_tiny_model_predictor_shows_its_output(model_home, monkeypatch):
         con.close()
     at = _diagnose_with_model(model_home, monkeypatch, "tiny")
     assert not at.exception and not at.error
-    assert any("tiny (closed)" in c.value for c in at.caption)
+    assert any("tiny (retrieval)" in c.value for c in at.caption)   # retrieval: the default mode
     assert at.expander[0].label == "Model reasoning"
     assert isinstance(at.session_state.dx_result["prediction"].output, str)  # untrained: may be empty
