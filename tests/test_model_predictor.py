@@ -129,7 +129,7 @@ def test_prompt_layout_comes_from_the_model_dir_unless_overridden(con, tiny, tmp
     meta["prompt"] = {"top_k": 1, "with_ids": True, "terms_per_gene": 1, "max_present": 1, "max_absent": None}
     meta_path.write_text(json.dumps(meta))
     pred = ModelPredictor.from_db(con, trained, mode="retrieval", max_new_tokens=2)
-    assert pred.prompts.options() == meta["prompt"]
+    assert pred.prompts.options() == meta["prompt"] | {"layout": "full"}   # no saved layout: the full one
     text = pred.prompt_text(CASES[0])
     assert "HP:0001250" in text and "HP:0001263" not in text.split("Candidate genes")[0]   # ids on, one term
     assert "\n2. " not in text.split("Candidate genes")[1]                                  # one candidate

@@ -95,7 +95,7 @@ def test_sft_few_steps_changes_weights_and_stores_run(home, tmp_path):
     meta = json.loads((out / "genedx_model.json").read_text())
     assert meta["base_model"] == str(base) and set(meta["validation"]) == {"closed", "retrieval"}
     assert meta["prompt"] == {"top_k": recipe.top_k, "with_ids": recipe.with_ids, "terms_per_gene": recipe.terms_per_gene,
-                              "max_present": recipe.max_present, "max_absent": recipe.max_absent}
+                              "max_present": recipe.max_present, "max_absent": recipe.max_absent, "layout": recipe.layout}
     con = connect(home)
     try:
         run = con.execute("SELECT kind, status, model_dir FROM run WHERE id = ?", [result.run_id]).fetchone()
