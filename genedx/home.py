@@ -96,6 +96,18 @@ def meta_get(con: duckdb.DuckDBPyConnection, key: str, default: str | None = Non
     return row[0] if row else default
 
 
+def stored_hpo_release(home: "Home") -> str | None:
+    """The HPO release of a home's knowledge base (None when no database exists yet), read through a
+    short read-only connection."""
+    if not home.db_path.exists():
+        return None
+    con = connect(home, read_only=True)
+    try:
+        return meta_get(con, "hpo_release")
+    finally:
+        con.close()
+
+
 def meta_set(con: duckdb.DuckDBPyConnection, key: str, value: str) -> None:
     con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value])
 

@@ -21,15 +21,9 @@ if [ -d "$OUT" ] && [ -n "$(ls -A "$OUT")" ]; then
 fi
 mkdir -p "$OUT"
 log="$OUT/timings.tsv"
-printf 'stage\tseconds\n' > "$log"
-
-stage() {   # stage NAME CMD...: run, time, record
-  local name="$1"; shift
-  local t0=$SECONDS
-  echo "== $name: $*"
-  "$@"
-  printf '%s\t%s\n' "$name" $((SECONDS - t0)) | tee -a "$log"
-}
+# shellcheck source=training/stages.sh
+. "$(dirname "$0")/stages.sh"
+stages_init
 
 t_start=$SECONDS
 # init happens inside SFT (model: null builds a fresh `small` model and its tokenizer in $OUT/sft/init)

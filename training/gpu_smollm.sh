@@ -16,8 +16,9 @@ EVAL_SAMPLE="${EVAL_SAMPLE:-300}"
 mkdir -p "$OUT"
 export GENEDX_HOME="${GENEDX_HOME:-$OUT/home}"
 log="$OUT/timings.tsv"
-printf 'stage\tseconds\n' > "$log"
-stage() { local name="$1"; shift; local t0=$SECONDS; echo "== $name: $*"; "$@"; printf '%s\t%s\n' "$name" $((SECONDS - t0)) | tee -a "$log"; }
+# shellcheck source=training/stages.sh
+. "$(dirname "$0")/stages.sh"
+stages_init
 
 python - <<'PY' || { echo "error: no CUDA GPU visible to torch" >&2; exit 2; }
 import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)

@@ -97,18 +97,12 @@ def bases(json_out: bool = typer.Option(False, "--json", help="Print as JSON."))
 
 def _hpo_release_or_none() -> Optional[str]:
     """The home's HPO release when a knowledge base is built (a converted base records it), else None."""
-    from genedx.home import connect, meta_get
-    home = get_home()
-    if not home.db_path.exists():
-        return None
+    from genedx.errors import GenedxError
+    from genedx.home import stored_hpo_release
     try:
-        con = connect(home, read_only=True)
-    except Exception:   # locked by a writer: the release is informative only
+        return stored_hpo_release(get_home())
+    except GenedxError:   # the database is locked by a writer: the release is informative only
         return None
-    try:
-        return meta_get(con, "hpo_release")
-    finally:
-        con.close()
 
 
 def eval_cmd(

@@ -26,8 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from genedx.errors import GenedxError
-
-GENEDX_META = "genedx_model.json"
+from genedx.model.load import GENEDX_META, read_model_meta
 
 
 @dataclass(frozen=True)
@@ -211,12 +210,7 @@ PROVENANCE_KEYS = ("base", "title", "licence", "source_package", "source_package
 def provenance(model_dir: str | Path) -> dict[str, Any]:
     """Where a model's weights came from (the converted base's record), carried from a base through SFT
     and RFT into every model dir trained on it; empty for from-scratch models."""
-    try:
-        meta = json.loads((Path(model_dir).expanduser() / GENEDX_META).read_text())
-    except (OSError, ValueError):
-        return {}
-    if not isinstance(meta, dict):
-        return {}
+    meta = read_model_meta(model_dir)
     if isinstance(meta.get("pretrained_base"), dict):
         return dict(meta["pretrained_base"])
     if meta.get("created_by") == "genedx model init --from":

@@ -21,10 +21,10 @@ import duckdb
 
 from genedx.answer_format import ANSWER_CLOSE, ANSWER_OPEN, THINK_CLOSE, THINK_OPEN, format_answer, format_instructions
 from genedx.errors import GenedxError
+from genedx.model.load import GENEDX_META  # written beside config.json: how the model was made
 
 PAD, IM_START, IM_END = "<|pad|>", "<|im_start|>", "<|im_end|>"
 MARKUP = [THINK_OPEN, THINK_CLOSE, ANSWER_OPEN, ANSWER_CLOSE]
-GENEDX_META = "genedx_model.json"   # written beside config.json: how the model was made
 
 # ChatML, as Qwen uses: <|im_start|>role\ncontent<|im_end|>\n ; generation prompt opens the assistant turn.
 CHAT_TEMPLATE = (

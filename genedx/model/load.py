@@ -15,6 +15,19 @@ from typing import Any
 from genedx.errors import GenedxError
 
 ADAPTER_CONFIG = "adapter_config.json"
+GENEDX_META = "genedx_model.json"   # beside config.json: how genedx made the model (init, SFT, RFT)
+
+
+def read_model_meta(model_dir: str | Path | None) -> dict[str, Any]:
+    """A model dir's ``genedx_model.json`` (``~`` expanded), or ``{}`` when there is none or it is unreadable
+    (models genedx did not make have none)."""
+    if model_dir is None:
+        return {}
+    try:
+        meta = json.loads((Path(model_dir).expanduser() / GENEDX_META).read_text())
+    except (OSError, ValueError):
+        return {}
+    return meta if isinstance(meta, dict) else {}
 
 
 def _first_line(e: BaseException) -> str:

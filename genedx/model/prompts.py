@@ -51,14 +51,8 @@ def load_labels(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
 
 def model_prompt_options(model_dir: str | Path | None) -> dict[str, Any]:
     """The prompt knobs a model was trained with (empty for models genedx did not train)."""
-    import json
-    if model_dir is None:
-        return {}
-    meta = Path(model_dir).expanduser() / "genedx_model.json"   # as load_model resolves the dir
-    try:
-        saved = json.loads(meta.read_text()).get("prompt") or {}
-    except (OSError, ValueError, AttributeError):
-        return {}
+    from genedx.model.load import read_model_meta
+    saved = read_model_meta(model_dir).get("prompt") or {}
     return {k: saved[k] for k in PROMPT_KEYS if k in saved}
 
 

@@ -28,7 +28,7 @@ from typing import Any, Callable, Sequence
 import yaml
 
 from genedx.errors import GenedxError
-from genedx.home import Home, connect
+from genedx.home import Home, connect, stored_hpo_release
 
 # learning_rate = BASE_LEARNING_RATE * learning_rate_multiplier. 1e-5 is a usual full fine-tuning rate for
 # a pretrained 0.5B-1.5B model; LoRA adapters and tiny from-scratch models want 10-100x more (see recipes).
@@ -620,7 +620,7 @@ def run_rft(recipe: RFTRecipe, home: Home, resume: bool = False,
     # Every rank reads its data through read-only connections (DuckDB allows many readers, one writer);
     # only the main process writes, after all ranks have read.
     train_records, val_records = load_data(recipe, home)
-    hpo_release = _hpo_release(home)
+    hpo_release = stored_hpo_release(home)
     state.wait_for_everyone()
 
     # 2. Run row + identity file (so --resume finds the run again).
@@ -688,16 +688,6 @@ def _process_state(recipe: RFTRecipe):
     return PartialState(cpu=recipe.use_cpu)
 
 
-def _hpo_release(home: Home) -> str | None:
-    from genedx.home import meta_get
-
-    if not home.db_path.exists():
-        return None
-    con = connect(home, read_only=True)
-    try:
-        return meta_get(con, "hpo_release")
-    finally:
-        con.close()
 
 
 def _run_identity(recipe: RFTRecipe, home: Home, resume: bool) -> tuple[str, Path]:
@@ -737,6 +727,7 @@ def _checkpoint_step(ckpt: str | None) -> int | None:
 def _save_final(trainer, tokenizer, model_dir: Path, recipe: RFTRecipe, run_id: str, steps: int) -> None:
     """Save a self-contained model dir (LoRA merged into the base) that `model:DIR` predictors load."""
     from genedx.model.bases import provenance
+    from genedx.model.load import read_model_meta
     model = trainer.accelerator.unwrap_model(trainer.model)
     if hasattr(model, "merge_and_unload"):
         adapter_dir = model_dir.parent / "adapter"
@@ -757,16 +748,8 @@ def _save_final(trainer, tokenizer, model_dir: Path, recipe: RFTRecipe, run_id: 
     (model_dir / "genedx_model.json").write_text(json.dumps({
         "created_by": "genedx train rft", "run_id": run_id, "base_model": recipe.model, "adapter": recipe.adapter,
         "mode": recipe.mode, "steps": steps, "recipe": dataclasses.asdict(recipe),
-        "prompt": prompt_options(recipe), "hpo_release": _hpo_release_of(recipe.model),
+        "prompt": prompt_options(recipe), "hpo_release": read_model_meta(recipe.model).get("hpo_release"),
         "pretrained_base": provenance(recipe.model) or None}, indent=2, default=str))
-
-
-def _hpo_release_of(model_dir: str) -> str | None:
-    """The HPO release the starting model was trained or converted under (its genedx_model.json)."""
-    try:
-        return json.loads((Path(model_dir) / "genedx_model.json").read_text()).get("hpo_release")
-    except (OSError, ValueError, AttributeError):
-        return None
 
 
 def _base_line(model_dir: str) -> str:
