@@ -78,14 +78,14 @@ def test_stats_on_empty_home(tmp_home):
     assert s["cases"] == 0 and s["hpo_release"] is None
 
 
-def test_errors_are_one_line_exit_2(toy_home, tmp_path):
+def test_errors_are_one_line_exit_1(toy_home, tmp_path):
     env = {**os.environ, "GENEDX_HOME": str(toy_home.root)}
     r = subprocess.run([sys.executable, "-m", "genedx", "data", "split", "--by", "family"], capture_output=True,
                        text=True, env=env)
-    assert r.returncode == 2 and r.stderr.strip().startswith("error:") and len(r.stderr.strip().splitlines()) == 1
+    assert r.returncode == 1 and r.stderr.strip().startswith("error:") and len(r.stderr.strip().splitlines()) == 1
     r = subprocess.run([sys.executable, "-m", "genedx", "data", "simulate", "--gene", "NOTAGENE"],
                        capture_output=True, text=True, env=env)
-    assert r.returncode == 2 and "NOTAGENE" in r.stderr
+    assert r.returncode == 1 and "NOTAGENE" in r.stderr
 
 
 @pytest.mark.slow

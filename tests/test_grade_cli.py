@@ -128,8 +128,8 @@ def test_grade_errors(files, tmp_path, which, message):
     assert isinstance(r.exception, GenedxError) and message in str(r.exception)
 
 
-def test_grade_error_is_one_line_exit_2(tmp_path):
+def test_grade_error_is_one_line_exit_1(tmp_path):
     r = subprocess.run([sys.executable, "-m", "genedx", "grade", "--cases", str(tmp_path / "none.jsonl"),
                         "--predictions", str(tmp_path / "none.jsonl")], capture_output=True, text=True)
-    assert r.returncode == 2
+    assert r.returncode == 1   # user error (2 is for usage errors)
     assert r.stderr.strip().startswith("error:") and len(r.stderr.strip().splitlines()) == 1

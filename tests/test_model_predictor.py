@@ -115,7 +115,7 @@ def test_cli_score_broken_model_dir_is_one_line(home, tmp_path):
     inp.write_text(json.dumps(CASES[0].to_dict()) + "\n")
     p = subprocess.run([sys.executable, "-m", "genedx", "--home", str(home.root), "score", str(inp), "--out",
                         str(tmp_path / "o.jsonl"), "--predictor", f"model:{bad}"], capture_output=True, text=True)
-    assert p.returncode == 2
+    assert p.returncode == 1   # user error (2 is for usage errors)
     assert p.stderr.strip().startswith("error: model dir") and "config.json is not valid JSON" in p.stderr
     assert len(p.stderr.strip().splitlines()) == 1
 

@@ -12,7 +12,7 @@ from typing import Optional
 
 import typer
 
-from genedx.cli import app_cmd, data, grade, model, rank, train
+from genedx.cli import app_cmd, data, grade, model, rank, shards, train
 from genedx.cli.common import STATE, err_console
 from genedx.errors import GenedxError
 
@@ -27,12 +27,14 @@ def _root(home: Optional[Path] = typer.Option(
     STATE.home = home
 
 
-for module in (data, grade, rank, model, train, app_cmd):
+for module in (data, grade, rank, shards, model, train, app_cmd):
     module.register(app)
 
 
 def main() -> None:
-    """Console-script entry point: user errors become one line on stderr and exit code 2."""
+    """Console-script entry point. Exit codes: 0 ok; 1 a user error (bad input, missing file or
+    model, unbuilt knowledge base), printed as one line on stderr; 2 a usage error (unknown option,
+    missing argument: click's own code and message)."""
     argv = sys.argv[1:]
     if "rank" in argv:
         argv = rank.expand_absent_args(argv)
@@ -40,4 +42,4 @@ def main() -> None:
         app(args=argv, prog_name="genedx")
     except GenedxError as e:
         err_console.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
-        sys.exit(2)
+        sys.exit(1)

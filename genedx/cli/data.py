@@ -50,7 +50,7 @@ def _print_import(report, title: str) -> None:
 
 @data_app.command("import")
 def import_(paths: list[str] = typer.Argument(..., help="Phenopacket JSON files, folders, zips, .jsonl/.jsonl.gz files."),
-            strict: bool = typer.Option(False, "--strict", help="Any problem: write nothing, exit 2."),
+            strict: bool = typer.Option(False, "--strict", help="Any problem: write nothing, exit 1."),
             show: int = typer.Option(5, "--show-problems", help="How many problems to list (all are in import_issue)."),
             json_out: bool = typer.Option(False, "--json", help="Print the report as JSON.")) -> None:
     """Import cases (idempotent: a case with the same id is replaced)."""

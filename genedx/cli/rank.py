@@ -150,26 +150,42 @@ def score_cmd(
     resume: bool = typer.Option(False, "--resume", help="Keep OUT's lines and skip the ids already there."),
     evidence: bool = typer.Option(False, "--evidence", help="Add each gene's evidence to the output lines."),
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="Cases per predictor call (model generation batch)."),
+    candidates: str = typer.Option("ranker", "--candidates", help="model:DIR retrieval candidates: ranker | "
+                                   "reranker[:DIR] (the learned re-ranker's order)."),
     json_out: bool = typer.Option(False, "--json", help="Print the summary (and metrics) as JSON."),
+    workers: int = typer.Option(1, "--workers", "-w", min=1, help="Processes scoring in parallel, each loading "
+                                "the predictor once; output order and --resume are the same as with one."),
+    shard: Optional[str] = typer.Option(None, "--shard", help="Score only shard K of N (K/N, e.g. 2/8): a "
+                                        "deterministic split by case id, for fanning a file out over jobs."),
 ) -> None:
     """Score many cases into a JSONL file; bad records are reported and skipped."""
     from genedx.cases.readers import read_cases
     from genedx.cases.terms import TermMapper
     from genedx.predictors import load_predictor
-    from genedx.rank.batch import score_cases
+    from genedx.rank.batch import PredictorSpec, score_cases
+    from genedx.rank.shards import parse_shard, select_shard
 
     home = get_home()
+    which = parse_shard(shard) if shard else None
+    opts = {"profiles": profiles, "explain": evidence, "mode": mode}
+    if candidates != "ranker":
+        opts["candidates"] = candidates
     with db(read_only=True) as con:
-        with err_console.status(f"loading predictor {predictor}"):
-            pred = load_predictor(predictor, con, home, profiles=profiles, explain=evidence, mode=mode)
-        # The ranker already holds the id map; load it only for other predictors.
-        ranker = getattr(pred, "ranker", None)
-        mapper = ranker.kb.mapper if ranker is not None else TermMapper.from_db(con)
+        if workers > 1:     # each worker process loads its own predictor; this one only maps term ids
+            pred = PredictorSpec(predictor, str(home.root), opts)
+            mapper = TermMapper.from_db(con)
+        else:
+            with err_console.status(f"loading predictor {predictor}"):
+                pred = load_predictor(predictor, con, home, **opts)
+            # The ranker already holds the id map; load it only for other predictors.
+            ranker = getattr(pred, "ranker", None)
+            mapper = ranker.kb.mapper if ranker is not None else TermMapper.from_db(con)
     with progress() as bar:
-        task = bar.add_task("scoring", total=None)
-        report = score_cases(read_cases(inputs, require_gene=False), pred, out, top=top, resume=resume,
-                             mapper=mapper, evidence=evidence, batch_size=batch_size,
-                             progress=lambda n: bar.update(task, completed=n))
+        task = bar.add_task(f"scoring{f' shard {which}' if which else ''}"
+                            f"{f' ({workers} workers)' if workers > 1 else ''}", total=None)
+        report = score_cases(select_shard(read_cases(inputs, require_gene=False), which), pred, out, top=top,
+                             resume=resume, mapper=mapper, evidence=evidence, batch_size=batch_size,
+                             progress=lambda n: bar.update(task, completed=n), workers=workers)
     metrics = None
     if report.rankings:
         from genedx.grade.metrics import metrics_from_rankings
@@ -184,7 +200,8 @@ def score_cmd(
         err_console.print(f"[yellow]problem:[/yellow] {p}", highlight=False, soft_wrap=True)
     msg = (f"scored {report.scored} case(s) into {report.out}"
            + (f", {report.resumed} already there" if report.resumed else "")
-           + (f", {report.skipped} skipped" if report.skipped else "") + f" in {report.seconds:.1f} s")
+           + (f", {report.skipped} skipped" if report.skipped else "") + f" in {report.seconds:.1f} s"
+           + (f"; {len(report.ungraded)} with a true gene unknown to HGNC (not graded)" if report.ungraded else ""))
     console.print(msg, soft_wrap=True, highlight=False)
     if metrics is not None:
         from genedx.grade.metrics import metrics_table

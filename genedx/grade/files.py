@@ -20,6 +20,7 @@ from genedx.cases.readers import read_cases
 from genedx.errors import GenedxError
 from genedx.grade.graders import ConfiguredGrader, grader_from_config
 from genedx.grade.metrics import GradedCase, Metrics, _grade_any, compute_metrics, default_grader
+from genedx.grade.truth import check_true_gene
 
 
 @dataclass
@@ -37,10 +38,11 @@ class GradeReport:
     bad_lines: list[str] = field(default_factory=list)   # unusable prediction or case records
     missing: list[str] = field(default_factory=list)     # cases with no prediction
     unknown: list[str] = field(default_factory=list)     # predictions whose id is not a case
+    unknown_genes: list[str] = field(default_factory=list)  # cases whose true gene HGNC does not know: not graded
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.metrics.to_dict(), "grader": self.grader.config, "bad_lines": self.bad_lines,
-                "missing": self.missing, "unknown": self.unknown}
+                "missing": self.missing, "unknown": self.unknown, "unknown_true_genes": self.unknown_genes}
 
 
 def read_predictions(path: str | Path) -> tuple[list[PredictionLine], list[str]]:
@@ -92,9 +94,12 @@ def _prediction(line: str) -> PredictionLine | str:
     return f"{pid}: needs \"output\" (text) or \"genes\" (list)"
 
 
-def read_truth(paths: Iterable[str | Path]) -> tuple[dict[str, Case], list[str], set[str]]:
+def read_truth(paths: Iterable[str | Path], unknown_genes: list[str] | None = None
+               ) -> tuple[dict[str, Case], list[str], set[str]]:
     """Cases with a gene by id, one problem line per unusable or duplicate case record, and the ids
-    of the unusable records (their predictions are not reported a second time)."""
+    of the unusable records (their predictions are not reported a second time). A case whose true
+    gene is not an HGNC symbol is such a record (it cannot be graded); its id is also appended to
+    ``unknown_genes`` when given."""
     cases: dict[str, Case] = {}
     problems: list[str] = []
     bad_ids: set[str] = set()
@@ -107,6 +112,11 @@ def read_truth(paths: Iterable[str | Path]) -> tuple[dict[str, Case], list[str],
             bad_ids.add(item.id)
         elif item.id in cases:
             problems.append(f"{item.id}: duplicate case id (the first one is used)")
+        elif (gene_problem := check_true_gene(item.gene)[1]) is not None:
+            problems.append(f"{getattr(item, '_origin', None) or item.source}: {item.id}: {gene_problem}")
+            bad_ids.add(item.id)
+            if unknown_genes is not None:
+                unknown_genes.append(item.id)
         else:
             cases[item.id] = item
     return cases, problems, bad_ids
@@ -120,7 +130,8 @@ def grade_files(cases: Iterable[str | Path], predictions: str | Path,
         raise GenedxError(f"--max-genes must be >= 1, got {max_genes}")
     g = grader if isinstance(grader, ConfiguredGrader) else (
         grader_from_config(grader) if grader is not None else default_grader(max_genes))
-    truth, case_problems, bad_ids = read_truth(cases)
+    unknown_genes: list[str] = []
+    truth, case_problems, bad_ids = read_truth(cases, unknown_genes)
     preds, pred_problems = read_predictions(predictions)
     if not truth:
         raise GenedxError(f"no usable cases with a gene in {', '.join(map(str, cases))}"
@@ -136,4 +147,4 @@ def grade_files(cases: Iterable[str | Path], predictions: str | Path,
         graded.append(_grade_any(p.id, case.gene, p.output, p.genes, g, case.source, max_genes))
     missing = [cid for cid in truth if cid not in done]
     metrics = compute_metrics(graded, n_boot=n_boot, seed=seed, max_genes=max_genes)
-    return GradeReport(graded, metrics, g, case_problems + pred_problems, missing, unknown)
+    return GradeReport(graded, metrics, g, case_problems + pred_problems, missing, unknown, unknown_genes)
