@@ -358,6 +358,27 @@ def prediction_json(prediction, case) -> str:
     return json.dumps(d, indent=2)
 
 
+def evidence_picture(result: dict[str, Any], home: Home, release: str,
+                     label: Callable[[str], str]) -> tuple[Any, bytes] | None:
+    """(``EvidenceMatrix``, its PNG) of a Diagnose result, drawn once and kept in the result (every
+    widget click reruns the page); None when the predictor gave no per-term evidence (a model).
+
+    The ontology (direct match vs through an ancestor) and the no-match LR come from the phenotype
+    ranker, whose evidence every explaining predictor (ranker, re-ranker) reports.
+    """
+    import math
+
+    from app.evidence_matrix import evidence_matrix, matrix_png, ranker_is_at_or_below
+    if "matrix" not in result:
+        ranker = load_ranker(str(home.root), release).obj
+        case = result["case"]
+        m = evidence_matrix(case.present, case.absent, result["prediction"].genes,
+                            is_at_or_below=ranker_is_at_or_below(ranker.kb),
+                            no_match_contribution=math.log10(ranker.config.no_match_lr), label=label)
+        result["matrix"] = (m, matrix_png(m)) if m is not None else None
+    return result["matrix"]
+
+
 def true_gene_rank(prediction, gene: str | None) -> int | None:
     """1-based rank of the true gene in a prediction, None when not listed (or no true gene)."""
     if not gene:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
 import zipfile
 from pathlib import Path
@@ -55,6 +56,11 @@ def table_genes(app: AppTest) -> list[str]:
     return list(app.table[0].value["gene"])
 
 
+def gene_expanders(app: AppTest) -> list:
+    """The "Evidence per gene" expanders ("1. TBX5 — …"), in rank order."""
+    return [e for e in app.expander if re.match(r"\d+\. ", e.label)]
+
+
 def add_ids(app: AppTest, ids: list[str], status: str) -> None:
     app.text_input(key="dx_ids").set_value(", ".join(ids))
     app.button(key=f"dx_ids_{status}").click().run()
@@ -74,13 +80,39 @@ def test_diagnose_present_absent_terms_rank_known_case(at, app_home):
     assert genes[0] == case.gene                      # the reported gene ranks first
     assert len(genes) == 20
     # evidence per gene, HPO release and predictor shown
-    assert at.expander[0].label.startswith(f"1. {case.gene} — ")
-    assert any("Matched phenotypes" in m.value for m in at.expander[0].markdown)
+    assert gene_expanders(at)[0].label.startswith(f"1. {case.gene} — ")
+    assert any("Matched phenotypes" in m.value for m in gene_expanders(at)[0].markdown)
     release_caption = [c.value for c in at.caption if "HPO release" in c.value]
     assert release_caption and "ranker" in release_caption[0] and at.session_state.hpo_release in release_caption[0]
     # downloads carry the same ranking
     dl = {b.proto.label: b for b in at.get("download_button")}
     assert {"Download CSV", "Download JSON"} <= set(dl)
+
+
+def test_diagnose_evidence_matrix_picture_table_and_png(at, app_home):
+    case = known_case(app_home)
+    add_ids(at, case.present, "present")
+    add_ids(at, case.absent, "absent")
+    at.button(key="dx_rank").click().run()
+    assert not at.exception
+    genes = table_genes(at)
+    assert any(m.value.startswith("**Evidence matrix** (top 10 genes)") for m in at.markdown)
+    (img,) = at.image
+    assert "log10 likelihood-ratio contribution" in img.captions[0] and img.value[0]
+    dl = {b.proto.label: b for b in at.get("download_button")}
+    assert "Download evidence matrix (PNG)" in dl
+    matrix, png = at.session_state.dx_result["matrix"]
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    # the table twin of the picture: present then absent phenotypes x the top 10 genes in rank order
+    table = next(t.value for t in at.table if "phenotype" in t.value.columns)
+    assert list(table.columns) == ["phenotype", *genes[:10]]
+    assert len(table) == len(case.present) + len(case.absent)
+    assert table["phenotype"].iloc[0].startswith("+ ") and table["phenotype"].iloc[-1].startswith("− ")
+    top = table[case.gene]
+    assert sum(v.endswith("=") for v in top) >= 1       # the reported gene matches some phenotypes directly
+    # a widget click reruns the page: the picture is kept, not redrawn
+    at.selectbox(key="dx_sex_w").set_value("female").run()
+    assert at.session_state.dx_result["matrix"][1] is png
 
 
 def test_diagnose_absent_terms_count_against(at, app_home):
@@ -101,7 +133,7 @@ def test_diagnose_absent_terms_count_against(at, app_home):
         assert after[case.gene][1] < before[case.gene][1]
         assert after[case.gene][0] >= before[case.gene][0]
         i = genes.index(case.gene)
-        assert any("counted against" in m.value for m in at.expander[i].markdown)
+        assert any("counted against" in m.value for m in gene_expanders(at)[i].markdown)
 
 
 def test_diagnose_flip_remove_and_stale_warning(at):

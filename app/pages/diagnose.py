@@ -299,6 +299,17 @@ with right:
                                key="dx_dl_csv")
             d2.download_button("Download JSON", lib.prediction_json(pred, case), file_name=f"{case.id}-genes.json",
                                mime="application/json", key="dx_dl_json")
+            picture = lib.evidence_picture(res, home, release, index.label)
+            if picture is not None:  # one picture: which phenotypes carry, or count against, each top gene
+                matrix, png = picture
+                st.markdown(f"**Evidence matrix** (top {len(matrix.genes)} genes)")
+                st.image(png, caption="Each cell: the phenotype's log10 likelihood-ratio contribution to the "
+                                      "gene's score (blue for, red against; = matched, ^ through an ancestor only, "
+                                      "x absent but typical, ? not explained, grey: not scored)")
+                st.download_button("Download evidence matrix (PNG)", png, file_name=f"{case.id}-evidence.png",
+                                   mime="image/png", key="dx_dl_matrix", icon=":material/download:")
+                with st.expander("Evidence matrix as a table"):
+                    st.table(pd.DataFrame(matrix.rows()), hide_index=True)
             st.markdown("**Evidence per gene**")
             for i, g in enumerate(pred.genes, 1):
                 ev = g.evidence
