@@ -27,7 +27,9 @@ def load_predictor(spec: str, con: duckdb.DuckDBPyConnection, home: Home | None 
       opts ``profiles`` (train | all; anything else means the model's own, train), ``explain``.
     - ``model:DIR``: a local causal LM (:class:`genedx.model.predictor.ModelPredictor`); opts ``mode``
       (closed | retrieval, default closed), ``batch_size``, ``max_new_tokens``, ``adapter``, ``device``,
-      ``top_k``; ``profiles`` is used by the ranker that lists retrieval candidates.
+      ``top_k``; ``profiles`` is used by the ranker that lists retrieval candidates; ``candidates``
+      (``ranker``, the default, or ``reranker[:DIR]``: retrieval candidates in the learned re-ranker's
+      order, so the model re-ranks the best list we have).
     """
     spec = (spec or "").strip()
     if spec == "ranker":
@@ -51,6 +53,19 @@ def load_predictor(spec: str, con: duckdb.DuckDBPyConnection, home: Home | None 
             raise GenedxError("predictor model:DIR needs a model directory after 'model:'")
         kw = {k: opts[k] for k in ("batch_size", "max_new_tokens", "adapter", "device", "top_k", "dtype")
               if opts.get(k) is not None}
+        source = (opts.get("candidates") or "ranker").strip()
+        if source != "ranker":
+            if (opts.get("mode") or "closed") != "retrieval":
+                raise GenedxError("--candidates applies to retrieval mode only (add --mode retrieval)")
+            kw["reranker"] = _candidate_reranker(source, con, home, opts.get("profiles"))
         return ModelPredictor.from_db(con, model_dir, mode=opts.get("mode") or "closed",
                                       profiles=opts.get("profiles") or "none", **kw)
     raise GenedxError(f"unknown predictor {spec!r}: use one of {', '.join(PREDICTOR_SPECS)} or model:DIR")
+
+
+def _candidate_reranker(source: str, con: duckdb.DuckDBPyConnection, home: Home | None, profiles: str | None) -> Any:
+    """The re-ranker behind a model's retrieval candidates (``reranker[:DIR]``)."""
+    if source != "reranker" and not source.startswith("reranker:"):
+        raise GenedxError(f"unknown candidate source {source!r}: use ranker or reranker[:DIR]")
+    pred = load_predictor(source, con, home, profiles=profiles, explain=True)
+    return pred

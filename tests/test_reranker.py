@@ -322,3 +322,40 @@ def test_cli_train_rank_runs_show_and_app_choice(rr_home, run_cli, capsys, tmp_p
     assert ev["n"] == 4 and ev["predictor"] == "reranker"
     assert run_cli([*home, "rank", CATARACT, "--predictor", "reranker:/nonexistent/rr"]) == 2
     assert "no re-ranker at /nonexistent/rr" in capsys.readouterr().err
+
+
+def test_model_prompt_takes_reranker_candidates(rr_home, tmp_path):
+    """Issue 13 item 5: retrieval prompts list the re-ranker's order (with the ranker's evidence), and a
+    model predictor asked for ``candidates=reranker:DIR`` builds its prompts from it."""
+    from genedx.model.prompts import PromptBuilder, load_labels
+    from genedx.predictors import load_predictor
+    from genedx.train.reranker import run_reranker
+    from tests.model_fixtures import make_tiny_model
+
+    run_reranker(_recipe(tmp_path), rr_home, log=lambda m: None)
+    tiny = make_tiny_model(rr_home, tmp_path / "tiny")
+    con = connect(rr_home, read_only=True)
+    try:
+        rr = load_predictor(f"reranker:{tmp_path / 'rr'}", con, rr_home, explain=True)
+        labels = load_labels(con)
+        case = Case("new", present=[CATARACT, VSD], absent=[SEIZURE])
+        order = [g.symbol for g in rr.rerank(case, top=4)]
+        pb = PromptBuilder(labels, "retrieval", rr.ranker, top_k=4, layout="compact", reranker=rr)
+        assert [g.symbol for g in pb.ranked(case)] == order
+        assert all(g.evidence is not None for g in pb.ranked(case))      # the ranker's evidence per candidate
+        ctx = pb.context(case)
+        assert [ctx.index(s) for s in order] == sorted(ctx.index(s) for s in order)   # listed in that order
+        with pytest.raises(GenedxError, match="own ranker"):
+            PromptBuilder(labels, "retrieval", Ranker.load(con, profiles="none"), reranker=rr)
+        model = load_predictor(f"model:{tiny}", con, rr_home, mode="retrieval", batch_size=2, max_new_tokens=4,
+                               candidates=f"reranker:{tmp_path / 'rr'}")
+        assert model.prompts.reranker is not None and model.prompts.top_k == 10
+        assert [g.symbol for g in model.prompts.ranked(case)][:4] == order
+        p = model.predict([case], top=4)[0]
+        assert p.options["candidates"] == f"reranker:{tmp_path / 'rr'}"
+        with pytest.raises(GenedxError, match="retrieval mode only"):
+            load_predictor(f"model:{tiny}", con, rr_home, mode="closed", candidates=f"reranker:{tmp_path / 'rr'}")
+        with pytest.raises(GenedxError, match="unknown candidate source"):
+            load_predictor(f"model:{tiny}", con, rr_home, mode="retrieval", candidates="oracle")
+    finally:
+        con.close()

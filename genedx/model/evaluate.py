@@ -101,12 +101,14 @@ def evaluate(con: duckdb.DuckDBPyConnection, home: Home | None, predictor: str, 
              mode: str = "closed", top: int = 20, limit: int | None = None, profiles: str = "none",
              batch_size: int = 16, name: str | None = None, on_bad: Callable[[BadRecord], None] | None = None,
              progress: Callable[[int, int], None] | None = None, max_new_tokens: int | None = None,
-             sample: int | None = None, n_boot: int = 1000, seed: int = 0, drop_absent: bool = False) -> EvalResult:
+             sample: int | None = None, n_boot: int = 1000, seed: int = 0, drop_absent: bool = False,
+             candidates: str = "ranker") -> EvalResult:
     """Predict, grade, compute metrics and store them as an ``eval`` run; returns the run id and metrics.
 
     ``drop_absent``: remove every absent term from the cases first (the ranker behind retrieval prompts
     sees none either). In phenopacket-store absent terms are mostly features of the patient's own disease
     that he lacks, a curation habit a clinician's note does not carry; this shows what is left without it.
+    ``candidates``: where a model's retrieval candidates come from, ``ranker`` or ``reranker[:DIR]``.
     """
     from genedx.grade.metrics import compute_metrics, grade_predictions
     from genedx.grade.store import save_grades
@@ -122,7 +124,7 @@ def evaluate(con: duckdb.DuckDBPyConnection, home: Home | None, predictor: str, 
     is_model = predictor.strip().startswith("model:")
     opts: dict[str, Any] = {"profiles": profiles}
     if is_model:
-        opts.update(mode=mode, batch_size=batch_size, max_new_tokens=max_new_tokens)
+        opts.update(mode=mode, batch_size=batch_size, max_new_tokens=max_new_tokens, candidates=candidates)
     pred = load_predictor(predictor, con, home, **opts)
     preds = predict_all(pred, picked, top, chunk=max(batch_size, 64), on_bad=on_bad,
                         progress=(lambda n: progress(n, len(picked))) if progress else None)
@@ -134,7 +136,7 @@ def evaluate(con: duckdb.DuckDBPyConnection, home: Home | None, predictor: str, 
               "top": top, "profiles": profiles, "drop_absent": drop_absent,
               "seconds": round(seconds, 2), "n_cases": len(picked)}
     if is_model:
-        config.update(mode=mode, batch_size=batch_size, max_new_tokens=max_new_tokens)
+        config.update(mode=mode, batch_size=batch_size, max_new_tokens=max_new_tokens, candidates=candidates)
     save_grades(con, run_id, graded, metrics, kind="eval", name=name or predictor, predictor=predictor,
                 config=config, hpo_release=release, split="eval")
     if is_model:

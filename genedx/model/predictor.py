@@ -69,7 +69,7 @@ class ModelPredictor:
                  labels: Mapping[str, str] | None = None, adapter: str | Path | None = None,
                  device: str | None = None, top_k: int | None = None, with_ids: bool | None = None,
                  hpo_release: str | None = None, model: Any = None, tokenizer: Any = None,
-                 prompt_options: Mapping[str, Any] | None = None, dtype: str = "auto"):
+                 prompt_options: Mapping[str, Any] | None = None, dtype: str = "auto", reranker: Any = None):
         check_mode(mode)
         if batch_size < 1 or max_new_tokens < 1:
             raise GenedxError("batch_size and max_new_tokens must be at least 1")
@@ -83,7 +83,12 @@ class ModelPredictor:
         opts = dict(model_prompt_options(model_dir))
         opts.update(prompt_options or {})
         opts.update({k: v for k, v in (("top_k", top_k), ("with_ids", with_ids)) if v is not None})
-        self.prompts = PromptBuilder(labels, mode, ranker, **opts)
+        if reranker is not None:
+            ranker = reranker.ranker          # the re-ranker's candidates, with its ranker's evidence
+        self.prompts = PromptBuilder(labels, mode, ranker, reranker=reranker, **opts)
+        self.candidates = "reranker" if reranker is not None else "ranker"
+        if reranker is not None and reranker.model_dir:
+            self.candidates = f"reranker:{reranker.model_dir}"
         if model is None or tokenizer is None:
             import torch
 
@@ -103,6 +108,8 @@ class ModelPredictor:
         from genedx.home import require_kb
         release = require_kb(con)
         ranker = kw.pop("ranker", None)
+        if ranker is None and kw.get("reranker") is not None:
+            ranker = kw["reranker"].ranker
         if check_mode(mode) == "retrieval" and ranker is None:
             from genedx.rank.ranker import Ranker
             ranker = Ranker.load(con, profiles=profiles)
@@ -145,5 +152,7 @@ class ModelPredictor:
             opts: dict[str, Any] = {"mode": self.mode, "well_formed": parsed.well_formed}
             if self.adapter:
                 opts["adapter"] = self.adapter
+            if self.mode == "retrieval" and self.candidates != "ranker":
+                opts["candidates"] = self.candidates
             preds.append(Prediction(case.id, genes, self.name, self.hpo_release, output=outputs[i], options=opts))
         return preds

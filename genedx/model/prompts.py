@@ -157,6 +157,9 @@ class PromptBuilder:
     ``max_present`` / ``max_absent`` cap the terms listed in the case report (case order; None: all):
     a few published cases list 50+ absent terms, which would push a small model's answer past its
     context. The ranker behind retrieval candidates and targets always sees every term.
+    ``reranker`` (a :class:`genedx.rank.reranker.RerankerPredictor`, optional): retrieval candidates
+    come in the learned re-ranker's order instead of the ranker's (the best candidate list we have),
+    with the ranker's evidence per gene; ``ranker`` must then be the re-ranker's own ranker.
     """
 
     labels: Mapping[str, str]
@@ -169,6 +172,7 @@ class PromptBuilder:
     max_present: int | None = None
     max_absent: int | None = None
     layout: str = "full"
+    reranker: Any = None
     _cache: dict[str, tuple[Any, list[GeneScore]]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -181,6 +185,8 @@ class PromptBuilder:
                 raise GenedxError(f"prompt option {knob} must be at least 1, not {v}")
         if self.mode == "retrieval" and self.ranker is None:
             raise GenedxError("retrieval mode needs the phenotype ranker (pass ranker=...)")
+        if self.reranker is not None and self.ranker is not self.reranker.ranker:
+            raise GenedxError("prompt candidates from a re-ranker need that re-ranker's own ranker (ranker=rr.ranker)")
 
     @classmethod
     def from_db(cls, con: duckdb.DuckDBPyConnection, mode: str = "closed", profiles: str = "none",
@@ -192,7 +198,8 @@ class PromptBuilder:
         return cls(labels=load_labels(con), mode=mode, ranker=ranker, **kw)
 
     def ranked(self, case: Case, top: int | None = None) -> list[GeneScore]:
-        """The ranker's explained genes for a case (the last case is cached: prompt and target share it)."""
+        """The candidates of a case, explained: the ranker's, or the re-ranker's order when one is set
+        (the last case is cached: prompt and target share it)."""
         n = max(top or self.top_k, self.top_k)
         hit = self._cache.get(case.id)
         if hit is None or len(hit[1]) < n:
@@ -200,7 +207,9 @@ class PromptBuilder:
                 q = self.ranker.query(case.present, case.absent)
             except GenedxError as e:
                 raise GenedxError(f"case {case.id}: {e}") from None
-            hit = (q, self.ranker.rank_query(q, top=n, explain=True))
+            genes = (self.reranker.rerank(q, top=n, explain=True) if self.reranker is not None
+                     else self.ranker.rank_query(q, top=n, explain=True))
+            hit = (q, genes)
             self._cache.clear()
             self._cache[case.id] = hit
         return hit[1][:n]
