@@ -404,6 +404,29 @@ def disease_link(disease: str | None) -> str:
 # Batch uploads
 # ----------------------------------------------------------------------------------------------
 BATCH_SUFFIXES = (".json", ".jsonl", ".jsonl.gz", ".json.gz", ".zip")
+# Upload limits: the uploaders refuse bigger files in the browser (max_upload_size), and the readers
+# below check again (a script or proxy may bypass the browser). Larger batches: `genedx score` on the CLI.
+MAX_BATCH_MB = 50          # one batch file as uploaded (compressed or not)
+MAX_UNPACKED_MB = 500      # what a zip may expand to (a small zip can hold gigabytes of JSON)
+MAX_CASE_MB = 5            # one phenopacket / case JSON on Diagnose
+
+
+def too_big(name: str, size: int, limit_mb: int, what: str = "file") -> str | None:
+    """A one-line message when ``size`` bytes exceed ``limit_mb``, else None."""
+    if size <= limit_mb * 1024 * 1024:
+        return None
+    return (f"{name}: the {what} is {size / 1024 / 1024:.1f} MB, over the app's {limit_mb} MB limit; "
+            f"split it, or score it with `genedx score` on the command line")
+
+
+def zip_unpacked_size(data: bytes) -> int | None:
+    """The total size a zip's members expand to, from its directory (None when not a readable zip)."""
+    import zipfile
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            return sum(i.file_size for i in z.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return None
 
 
 def read_upload(name: str, data: bytes, mapper, genes=None) -> tuple[list, list]:
@@ -419,11 +442,26 @@ def read_upload(name: str, data: bytes, mapper, genes=None) -> tuple[list, list]
     safe = Path(name).name or "upload"
     if not safe.lower().endswith(BATCH_SUFFIXES):
         return [], [BadRecord(safe, "-", f"unsupported file type (expected {', '.join(BATCH_SUFFIXES)})")]
+    problem = too_big(safe, len(data), MAX_BATCH_MB)
+    if problem is None and safe.lower().endswith(".zip"):
+        problem = too_big(safe, zip_unpacked_size(data) or 0, MAX_UNPACKED_MB, "unpacked content")
+    if problem:
+        return [], [BadRecord(safe, "-", problem)]
     cases, bad = [], []
     with tempfile.TemporaryDirectory(prefix="genedx-upload-") as tmp:
         path = Path(tmp) / safe
         path.write_bytes(data)
-        for item in read_cases([path], require_gene=False):
+        items = read_cases([path], require_gene=False)
+        while True:
+            try:
+                item = next(items)
+            except StopIteration:
+                break
+            except Exception as e:  # noqa: BLE001 - an uploaded file is untrusted: whatever breaks the reader
+                # (e.g. JSON nested thousands deep) is reported as a problem, never shown as a traceback
+                why = "JSON nested too deeply" if isinstance(e, RecursionError) else f"{type(e).__name__}: {str(e)[:200]}"
+                bad.append(BadRecord(safe, "-", f"cannot read the file (after {len(cases)} case(s)): {why}"))
+                break
             if isinstance(item, BadRecord):
                 bad.append(BadRecord(item.origin.replace(str(path), safe), item.record, item.problem))
                 continue
@@ -468,3 +506,15 @@ def rank_distribution(ranks: Sequence[int | None]) -> dict[str, int]:
              else "21+")
         out[b] += 1
     return out
+
+
+def topk_curve(ranks: Sequence[int | None], max_k: int = 20) -> list[dict[str, float]]:
+    """top@k for k = 1..max_k: the share of cases whose true gene ranks at k or better (None = not listed).
+
+    >>> [round(p["top@k"], 2) for p in topk_curve([1, 2, None, 5], max_k=5)]
+    [0.25, 0.5, 0.5, 0.5, 0.75]
+    """
+    n = len(ranks)
+    if not n:
+        return []
+    return [{"k": k, "top@k": sum(1 for r in ranks if r is not None and r <= k) / n} for k in range(1, max_k + 1)]

@@ -251,7 +251,9 @@ def test_batch_zip_scores_grades_and_lists_bad_records(at):
     ranks = table["rank of true gene"]
     top1 = (ranks == 1).sum() / len(table)
     assert metrics["top@1"] == f"{top1:.1%}"
-    assert at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")  # rank distribution chart
+    charts = at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")
+    assert len(charts) == 2                                  # rank distribution and top@k curve
+    assert any(m.value.startswith("**top@k**, k = 1–20") for m in at.markdown)
 
 
 def test_batch_bad_upload_shows_error_and_page_keeps_working(at):
@@ -264,6 +266,28 @@ def test_batch_bad_upload_shows_error_and_page_keeps_working(at):
     at.file_uploader(key="bt_upload").set_value(("ok.zip", sample_zip(3, broken=False), "application/zip")).run()
     at.button(key="bt_score").click().run()
     assert not at.exception and len(at.dataframe[-1].value) == 3
+
+
+def test_oversized_and_non_json_uploads_say_why(at, monkeypatch):
+    from app import lib as app_lib
+    monkeypatch.setattr(app_lib, "MAX_BATCH_MB", 1)
+    at.switch_page("pages/batch.py").run()
+    assert "up to 1 MB" in at.file_uploader(key="bt_upload").label
+    big = b'{"id": "a", "present": ["HP:0001631"]}\n' * 30_000           # 1.2 MB
+    at.file_uploader(key="bt_upload").set_value(("big.jsonl", big, "application/jsonl")).run()
+    assert not at.exception
+    assert at.error and "No usable case in big.jsonl" in at.error[0].value
+    problems = at.dataframe[0].value["problem"]
+    assert "over the app's 1 MB limit" in problems[0] and "genedx score" in problems[0]
+    at.file_uploader(key="bt_upload").set_value(("photo.json", b"\x89PNG\r\n\x1a\n\x00\x00binary", "image/png")).run()
+    assert not at.exception and at.error and "No usable case in photo.json" in at.error[0].value
+    # Diagnose: one case file over its limit, and JSON nested too deeply, are one-line errors
+    monkeypatch.setattr(app_lib, "MAX_CASE_MB", 1)
+    at.switch_page("pages/diagnose.py").run()
+    at.file_uploader(key="dx_upload").set_value(("big.json", b" " * (1024 * 1024 + 1), "application/json")).run()
+    assert not at.exception and "big.json: the file is 1.0 MB, over the app's 1 MB limit" in at.error[0].value
+    at.file_uploader(key="dx_upload").set_value(("deep.json", b"[" * 100_000, "application/json")).run()
+    assert not at.exception and "deep.json: not a usable JSON file (nested too deeply)" in at.error[0].value
 
 
 def test_batch_jsonl_without_genes_has_no_metrics(at):

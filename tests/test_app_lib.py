@@ -111,6 +111,48 @@ def test_read_upload_bad_files_never_raise(mapper, name, data):
     assert cases == [] and len(bad) == 1 and bad[0].problem
 
 
+def test_read_upload_oversized_files_are_refused_with_the_limit(mapper, monkeypatch):
+    monkeypatch.setattr(lib, "MAX_BATCH_MB", 1)
+    line = b'{"id": "a", "present": ["HP:0001631"]}\n'
+    big = line * (1024 * 1024 // len(line) + 1)
+    cases, bad = lib.read_upload("big.jsonl", big, mapper)
+    assert cases == [] and len(bad) == 1
+    assert "big.jsonl: the file is 1.0 MB, over the app's 1 MB limit" in bad[0].problem
+    assert "genedx score" in bad[0].problem
+    assert len(lib.read_upload("ok.jsonl", line * 10, mapper)[0]) == 10      # under the limit: read
+    # a small zip that unpacks to more than the unpacked limit (a zip bomb) is refused before reading
+    monkeypatch.setattr(lib, "MAX_UNPACKED_MB", 1)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        z.writestr("cases.jsonl", big * 2)
+    assert len(buf.getvalue()) < 1024 * 1024
+    cases, bad = lib.read_upload("bomb.zip", buf.getvalue(), mapper)
+    assert cases == [] and "unpacked content is 2.0 MB, over the app's 1 MB limit" in bad[0].problem
+
+
+@pytest.mark.parametrize("name, data", [("deep.json", b"[" * 100_000 + b"]" * 100_000),
+                                        ("deep.jsonl", b'{"id": "a", "present": ["HP:0001631"]}\n' + b"[" * 100_000),
+                                        ("truncated.jsonl.gz", __import__("gzip").compress(b'{"id": "a"')[:-6])])
+def test_read_upload_unreadable_content_is_a_problem_not_a_traceback(mapper, name, data):
+    cases, bad = lib.read_upload(name, data, mapper)
+    assert bad and all(b.problem for b in bad)
+    assert len(cases) <= 1
+
+
+def test_too_big_message():
+    assert lib.too_big("x.json", 5 * 1024 * 1024, 5) is None
+    assert lib.too_big("x.json", 5 * 1024 * 1024 + 1, 5).startswith("x.json: the file is 5.0 MB, over the app's 5 MB")
+
+
+def test_topk_curve():
+    curve = lib.topk_curve([1, 3, 3, None, 20, 7], max_k=20)
+    assert [p["k"] for p in curve] == list(range(1, 21))
+    top = [p["top@k"] for p in curve]
+    assert top[0] == pytest.approx(1 / 6) and top[2] == pytest.approx(3 / 6) and top[6] == pytest.approx(4 / 6)
+    assert top[19] == pytest.approx(5 / 6) and top == sorted(top)        # never reaches 1: one not listed
+    assert lib.topk_curve([], 20) == []
+
+
 def test_rank_distribution_buckets():
     d = lib.rank_distribution([1, 2, 5, 6, 10, 11, 20, 21, None])
     assert list(d) == list(lib.RANK_BUCKETS)

@@ -19,7 +19,10 @@ st.title("Batch scoring")
 st.caption("Upload phenopackets (JSON, JSONL, .jsonl.gz or a zip of them) or genedx case/RFT JSONL; "
            "every case is ranked. When the file carries the true genes, the ranking is graded.")
 
-up = st.file_uploader("Cases file", type=["json", "jsonl", "gz", "zip"], key="bt_upload")
+up = st.file_uploader(f"Cases file (up to {lib.MAX_BATCH_MB} MB)", type=["json", "jsonl", "gz", "zip"], key="bt_upload",
+                      max_upload_size=lib.MAX_BATCH_MB,
+                      help=f"Files over {lib.MAX_BATCH_MB} MB (or zips unpacking to over {lib.MAX_UNPACKED_MB} MB): "
+                           "score them with `genedx score` on the command line.")
 if up is None:
     S.pop("bt_parsed", None)
     S.pop("bt_result", None)
@@ -91,10 +94,17 @@ if res:
                        help=f"95% bootstrap interval {e.lo:.3f}–{e.hi:.3f} over {m.n} cases")
         st.caption(f"95% intervals: " + " · ".join(f"{lab} {m[k].lo:.2f}–{m[k].hi:.2f}" for k, lab in
                                                      (("top1", "top@1"), ("top5", "top@5"), ("topmax", "top@max"))))
-        dist = lib.rank_distribution([r["rank of true gene"] for r in rows if r["true gene"]])
-        st.markdown("**Rank of the true gene**")
-        st.bar_chart(pd.DataFrame({"rank": list(dist), "cases": list(dist.values())}), x="rank", y="cases",
-                     x_label="rank of the true gene", y_label="cases", sort=False, height=260)
+        ranks = [r["rank of true gene"] for r in rows if r["true gene"]]
+        dist = lib.rank_distribution(ranks)
+        c_dist, c_topk = st.columns(2)
+        c_dist.markdown("**Rank of the true gene**")
+        c_dist.bar_chart(pd.DataFrame({"rank": list(dist), "cases": list(dist.values())}), x="rank", y="cases",
+                         x_label="rank of the true gene", y_label="cases", sort=False, height=260)
+        # top@k beyond the listed genes is unknown, so the curve stops at "Genes per case"
+        max_k = min(20, res["top"])
+        c_topk.markdown(f"**top@k**, k = 1–{max_k}")
+        c_topk.line_chart(pd.DataFrame(lib.topk_curve(ranks, max_k)), x="k", y="top@k",
+                          x_label="k (true gene within the first k)", y_label="share of cases", height=260)
     st.dataframe(rows, hide_index=True, width="stretch", key="bt_table")
     d1 = d2 = st.container(horizontal=True)
     d1.download_button("Download JSONL", "\n".join(json.dumps(p.to_json()) for p in preds) + "\n",

@@ -124,10 +124,15 @@ def parse_upload(name: str, data: bytes) -> tuple[Case, list[str]]:
     from genedx.cases.model import BadRecord
     from genedx.cases.readers import parse_record
     from genedx.cases.store import normalize_case
+    problem = lib.too_big(name, len(data), lib.MAX_CASE_MB)
+    if problem:
+        raise GenedxError(problem)
     try:
         obj = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise GenedxError(f"{name}: not a JSON file ({e})") from e
+    except RecursionError as e:  # JSON nested thousands of levels deep
+        raise GenedxError(f"{name}: not a usable JSON file (nested too deeply)") from e
     if isinstance(obj, list):
         if len(obj) != 1:
             raise GenedxError(f"{name}: holds {len(obj)} records; upload one case here (use Batch scoring for many)")
@@ -186,7 +191,8 @@ with left:
         c2.button("Add ids as absent", key="dx_ids_absent", on_click=add_typed_ids, args=("absent",),
                   width="stretch")
     with t_file:
-        st.file_uploader("Phenopacket JSON (GA4GH v2) or a genedx case JSON", type=["json"], key="dx_upload",
+        st.file_uploader(f"Phenopacket JSON (GA4GH v2) or a genedx case JSON (up to {lib.MAX_CASE_MB} MB)",
+                         type=["json"], key="dx_upload", max_upload_size=lib.MAX_CASE_MB,
                          on_change=load_phenopacket)
         st.caption("Loading a file replaces the current case.")
 
