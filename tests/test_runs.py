@@ -99,5 +99,28 @@ def test_cli_runs_list_show_plot(tmp_home, tmp_path, monkeypatch, capsys, run_cl
     png = tmp_path / "c.png"
     assert run_cli(h + ["runs", "plot", "rft-a", "rft-b", "--out", str(png)]) == 0
     assert png.exists()
-    assert run_cli(h + ["runs", "show", "nope"]) == 2
+    assert run_cli(h + ["runs", "show", "nope"]) == 1          # a user error (2 is a usage error)
     assert "error: no run 'nope'" in capsys.readouterr().err
+    assert run_cli(h + ["runs", "show"]) == 2                  # missing argument: usage error
+
+
+def test_cli_runs_list_show_json(tmp_home, capsys, run_cli):
+    import json
+    _make_run(tmp_home, "rft-a", [0.1, 0.2, 0.3], name="first")
+    _make_run(tmp_home, "eval-c", [], kind="eval")
+    h = ["--home", str(tmp_home.root)]
+    assert run_cli(h + ["runs", "list", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert {r["id"] for r in listed} == {"rft-a", "eval-c"}
+    a = next(r for r in listed if r["id"] == "rft-a")
+    assert a["name"] == "first" and a["status"] == "done" and a["last_step"] == 20
+    assert a["last"]["top1"] == pytest.approx(0.3) and a["config"] == {"seed": 1, "mode": "closed"}
+    assert isinstance(a["started_at"], str) and a["started_at"][:2] == "20"
+    assert run_cli(h + ["runs", "list", "--kind", "eval", "--json"]) == 0
+    assert [r["id"] for r in json.loads(capsys.readouterr().out)] == ["eval-c"]
+    assert run_cli(h + ["runs", "show", "rft-a", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["id"] == "rft-a" and shown["model_dir"] == "/models/rft-a"
+    assert shown["metrics"]["validation/top1"][1] == {"step": 10, "value": pytest.approx(0.2),
+                                                      "lo": pytest.approx(0.15), "hi": pytest.approx(0.25)}
+    assert [m["step"] for m in shown["metrics"]["train/reward"]] == [1, 11, 21]

@@ -152,14 +152,20 @@ def export_cmd(split: str = typer.Option(..., "--split", help="train | validatio
 
 @data_app.command("stats")
 def stats_cmd(json_out: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
-    """Counts by source and split, genes, terms per case, HPO release."""
+    """The knowledge base (HPO release, terms, diseases, annotations, genes) and the stored cases
+    (counts by source and split, genes, terms per case)."""
     from genedx.cases.stats import dataset_stats
+    from genedx.kb.stats import kb_stats
 
     with db() as con:
         s = dataset_stats(con)
+        kb = kb_stats(con)
     if json_out:
-        console.print_json(json.dumps(s))
+        console.print_json(json.dumps({**s, "knowledge_base": kb}))
         return
+    console.print(f"knowledge base: HPO {kb['hpo_release'] or 'not built'}: {kb['terms']:,} terms, "
+                  f"{kb['diseases']:,} diseases, {kb['annotations']:,} annotations, {kb['genes']:,} HGNC genes "
+                  f"({kb['genes_with_disease']:,} with a disease)", highlight=False)
     _print_stats(s)
 
 

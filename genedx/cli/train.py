@@ -6,6 +6,7 @@ Thin wrappers: each command loads a recipe or queries the database and calls a l
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import List, Optional
 
@@ -80,21 +81,33 @@ def train_reranker(
 def runs_list(
     kind: Optional[str] = typer.Option(None, "--kind", help="Only runs of this kind (rft, sft, eval, score)."),
     limit: int = typer.Option(50, "--limit", help="Most recent N runs."),
+    json_out: bool = typer.Option(False, "--json", help="Print the runs as a JSON list."),
 ) -> None:
     """The runs in the database, newest first, with their last validation top@1."""
     from genedx.train.runs import list_runs, runs_table
 
     with db(read_only=True) as con:
-        console.print(runs_table(list_runs(con, kind=kind, limit=limit)))
+        found = list_runs(con, kind=kind, limit=limit)
+    if json_out:
+        console.print_json(json.dumps([_run_dict(r) for r in found], default=str))
+        return
+    console.print(runs_table(found))
 
 
 @runs_app.command("show")
-def runs_show(run_id: str = typer.Argument(..., help="Run id (or a unique prefix).")) -> None:
+def runs_show(run_id: str = typer.Argument(..., help="Run id (or a unique prefix)."),
+              json_out: bool = typer.Option(False, "--json", help="Print the run, its recipe and every metric "
+                                            "as JSON.")) -> None:
     """One run: its recipe and its metrics per step."""
-    from genedx.train.runs import get_run, run_metrics_table
+    from genedx.train.runs import get_run, run_metrics, run_metrics_table
 
     with db(read_only=True) as con:
         run = get_run(con, run_id)
+        if json_out:
+            metrics = {key: [{"step": step, "value": v, "lo": lo, "hi": hi} for step, (v, lo, hi) in series.items()]
+                       for key, series in run_metrics(con, run.id).items()}
+            console.print_json(json.dumps({**_run_dict(run), "metrics": metrics}, default=str))
+            return
         console.print(run.summary())
         console.print(run_metrics_table(con, run.id))
         from genedx.train.runs import run_other_metrics_table
@@ -115,6 +128,12 @@ def runs_plot(
     with db(read_only=True) as con:
         path = plot_runs(con, run_ids, out, metrics=metric)
     console.print(f"wrote {path}")
+
+
+def _run_dict(run) -> dict:
+    """A run as JSON: its row, its recipe (config) and its last validation metrics."""
+    from dataclasses import asdict
+    return asdict(run)
 
 
 def register(app: typer.Typer) -> None:
