@@ -108,21 +108,25 @@ def _short(text: str, n: int = 42) -> str:
     return text if len(text) <= n else text[:n - 1] + "…"
 
 
-def matrix_png(m: EvidenceMatrix, dpi: int = 110) -> bytes:
+def matrix_png(m: EvidenceMatrix, dpi: int = 200) -> bytes:
     """The matrix as a PNG heat map: blue supports the gene, red counts against it, grey not scored;
-    each cell shows its contribution and a mark of its kind (legend under the plot)."""
+    each cell shows its contribution and a mark of its kind (legend under the plot).
+
+    Sized in inches for a ~550 px wide page column at 100 px per inch, drawn at ``dpi`` 200 so it stays
+    sharp on high-density screens and in print.
+    """
+    import matplotlib
     import numpy as np
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.colors import TwoSlopeNorm
     from matplotlib.figure import Figure
-    import matplotlib
 
     vals = np.array(m.values, dtype=float)
     n_rows, n_cols = vals.shape
     finite = np.abs(vals[np.isfinite(vals)])
     vmax = max(float(finite.max()) if finite.size else 1.0, 0.1)
     cmap = matplotlib.colormaps["RdBu"].with_extremes(bad="#d9d9d9")
-    fig = Figure(figsize=(2.8 + 0.78 * n_cols, 1.9 + 0.34 * n_rows), dpi=dpi)
+    fig = Figure(figsize=(2.1 + 0.36 * n_cols, 1.25 + 0.21 * n_rows), dpi=dpi)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     im = ax.imshow(np.ma.masked_invalid(vals), cmap=cmap, norm=TwoSlopeNorm(0.0, -vmax, vmax), aspect="auto")
@@ -131,25 +135,23 @@ def matrix_png(m: EvidenceMatrix, dpi: int = 110) -> bytes:
             v, k = vals[i, j], m.kinds[i][j]
             if math.isnan(v):
                 continue
-            text = (f"{v:+.1f}" if abs(v) >= 0.05 else f"{v:+.2f}") + MARK[k] if k != NEUTRAL else "0"
-            ax.text(j, i, text, ha="center", va="center", fontsize=7.5,
+            text = "0" if k == NEUTRAL else (f"{v:.1f}" if abs(v) >= 0.05 else f"{v:.2f}").replace("-", "−") + MARK[k]
+            ax.text(j, i, text, ha="center", va="center", fontsize=5.6,
                     color="white" if abs(v) > 0.6 * vmax else "black")
-    ax.set_xticks(range(n_cols), [f"{j + 1}. {g}\n{s:.2f}" for j, (g, s) in enumerate(zip(m.genes, m.scores))],
-                  fontsize=8, rotation=45, ha="left", rotation_mode="anchor")
+    ax.set_xticks(range(n_cols), [f"{j + 1}. {g}" for j, g in enumerate(m.genes)],
+                  fontsize=6.5, rotation=50, ha="left", rotation_mode="anchor")
     ax.xaxis.tick_top()
-    ax.set_yticks(range(n_rows), [f"{'+' if s == 'present' else '−'} {_short(lab)}"
-                                  for lab, s in zip(m.labels, m.status)], fontsize=8)
+    ax.set_yticks(range(n_rows), [f"{'+' if s == 'present' else '−'} {_short(lab, 34)}"
+                                  for lab, s in zip(m.labels, m.status)], fontsize=6.5)
     n_present = m.status.count("present")
     if 0 < n_present < n_rows:  # a rule between the present and the absent phenotypes
-        ax.axhline(n_present - 0.5, color="black", linewidth=1.2)
-    ax.tick_params(length=0)
-    cbar = fig.colorbar(im, ax=ax, fraction=0.035, pad=0.02)
-    cbar.set_label("log10 LR contribution", fontsize=8)
-    cbar.ax.tick_params(labelsize=7)
+        ax.axhline(n_present - 0.5, color="black", linewidth=1.0)
+    ax.tick_params(length=0, pad=2)
+    cbar = fig.colorbar(im, ax=ax, fraction=0.04, pad=0.02)
+    cbar.set_label("log10 LR contribution", fontsize=6)
+    cbar.ax.tick_params(labelsize=5.5)
     legend = "   ".join(f"{MARK[k] or '0'} {k}" for k in (MATCHED, ANCESTOR, AGAINST, UNEXPLAINED, NEUTRAL))
-    fig.text(0.01, 0.005, f"+ present / − absent phenotype · cell marks: {legend} · grey: not scored",
-             fontsize=7, ha="left", va="bottom")
-    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    ax.set_xlabel(f"+ present / − absent phenotype · {legend} · grey: not scored", fontsize=5.5, labelpad=4)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png")
+    fig.savefig(buf, format="png", bbox_inches="tight", pad_inches=0.04)
     return buf.getvalue()

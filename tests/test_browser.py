@@ -1,6 +1,7 @@
 """End to end in a real browser: `genedx app` on 127.0.0.1 with an empty home (the first start builds
 the knowledge base), driven headless by Playwright on Debian's chromium: enter a case (term search +
-HPO ids), rank, check the result table, save a screenshot, stop the server by its pid.
+HPO ids), rank, check the result table and the evidence matrix picture, save a screenshot; then three
+sessions at once, each with its own case; stop the server by its pid. One server for the module.
 """
 
 from __future__ import annotations
@@ -80,9 +81,10 @@ def pick_in_searchbox(page, text: str, want: str, tries: int = 4) -> None:
                 raise
 
 
-@pytest.fixture
-def server(tmp_path):
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
     """`genedx app` on a free local port with an empty home; stopped by its pid afterwards."""
+    tmp_path = tmp_path_factory.mktemp("browser")
     port, home = free_port(), tmp_path / "home"
     log = open(tmp_path / "app.log", "w")
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -91,7 +93,7 @@ def server(tmp_path):
     url = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(url, proc)
-        yield url, home, proc
+        yield url, home, proc, tmp_path / "app.log"
     finally:
         os.kill(proc.pid, signal.SIGTERM)   # `genedx app` execs streamlit: this pid IS the server
         try:
@@ -108,7 +110,7 @@ def test_diagnose_in_real_browser(server):
     from genedx.cases.store import load_cases
     from genedx.home import Home, connect
 
-    url, home, proc = server
+    url, home, proc, _ = server
     ARTIFACTS.mkdir(exist_ok=True)
     with pw.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS, headless=True)
@@ -154,6 +156,18 @@ def test_diagnose_in_real_browser(server):
             assert re.search(rf"\b{case.gene}\b", first_row), first_row
             assert page.get_by_text(re.compile(r"Predictor ranker · HPO release \d{4}-\d{2}-\d{2}")).count() == 1
 
+            # the evidence matrix: a loaded picture of the top 10 genes, downloadable as PNG
+            picture = page.get_by_alt_text(re.compile(r"^Evidence matrix: \d+ phenotypes x genes "))
+            picture.wait_for(timeout=30_000)
+            alt = picture.get_attribute("alt")
+            assert f"{len(case.present) + len(case.absent)} phenotypes" in alt and case.gene in alt, alt
+            width = picture.evaluate("img => img.complete ? img.naturalWidth : 0")
+            assert width > 400, width
+            with page.expect_download(timeout=30_000) as dl:
+                page.get_by_role("button", name="Download evidence matrix (PNG)").click()
+            png = Path(dl.value.path()).read_bytes()
+            assert png[:8] == b"\x89PNG\r\n\x1a\n" and dl.value.suggested_filename.endswith("-evidence.png")
+
             # evidence for the top gene
             page.get_by_text(re.compile(rf"^1\. {case.gene} — ")).click()
             page.get_by_text(re.compile(r"^Matched phenotypes \(\d+\)")).first.wait_for(timeout=10_000)
@@ -173,6 +187,85 @@ def test_diagnose_in_real_browser(server):
             assert proc.poll() is None
         except BaseException:
             page.screenshot(path=str(ARTIFACTS / "browser-failure.png"), full_page=True)
+            raise
+        finally:
+            browser.close()
+
+
+def three_cases_with_distinct_top_genes(home) -> list[tuple]:
+    """Three stored sample cases whose rankings differ at rank 1 (so a session showing another session's
+    result is caught), each with the gene the ranker puts first, computed here in-process."""
+    from genedx.cases.store import load_cases
+    from genedx.home import Home, connect
+    from genedx.rank.ranker import Ranker
+
+    con = connect(Home(home), read_only=True)
+    try:
+        cases = [c for c in load_cases(con) if c.present and len(c.present) + len(c.absent) <= 12
+                 and len(set(c.present)) == len(c.present) and not set(c.present) & set(c.absent)]
+        ranker = Ranker.load(con)
+    finally:
+        con.close()
+    picked, tops = [], set()
+    for c in cases:
+        top = ranker.rank(c.present, c.absent, top=1, explain=False)[0].symbol
+        if top not in tops:
+            picked.append((c, top))
+            tops.add(top)
+        if len(picked) == 3:
+            return picked
+    raise AssertionError(f"fewer than 3 sample cases with distinct top genes among {len(cases)}")
+
+
+def test_three_concurrent_sessions_each_see_their_own_case(server):
+    pw = pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
+    url, home, proc, log_path = server
+    ARTIFACTS.mkdir(exist_ok=True)
+    with pw.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS, headless=True)
+        pages = [browser.new_context(viewport={"width": 1400, "height": 1100}).new_page() for _ in range(3)]
+        try:
+            for page in pages:   # the first start (KB build) happens here when this test runs alone
+                page.goto(url)
+            for page in pages:
+                page.get_by_role("heading", name="Diagnose").wait_for(timeout=180_000)
+                wait_idle(page)
+            picked = three_cases_with_distinct_top_genes(home)
+            # Each step is sent to all three sessions before waiting on any, so their reruns overlap.
+            for status in ("present", "absent"):
+                for page, (case, _) in zip(pages, picked):
+                    ids = getattr(case, status)
+                    if not ids:
+                        continue
+                    page.get_by_role("tab", name="HPO ids").click()
+                    box = page.get_by_role("textbox", name="HPO ids")
+                    box.fill(", ".join(ids))
+                    box.press("Enter")
+                    page.get_by_role("button", name=f"Add ids as {status}").click()
+                for page, (case, _) in zip(pages, picked):
+                    n = len(getattr(case, status))
+                    page.get_by_text(f"{status.title()} ({n})").wait_for(timeout=30_000)
+            for page in pages:
+                wait_idle(page)
+            for page in pages:
+                page.get_by_role("button", name="Rank genes").click()
+            for i, (page, (case, top)) in enumerate(zip(pages, picked)):
+                page.get_by_text(re.compile(r"answered in \d")).wait_for(timeout=60_000)
+                caption = page.get_by_text(re.compile(r"answered in \d")).inner_text()
+                assert f"{len(case.present)} present / {len(case.absent)} absent terms" in caption, (i, caption)
+                first = page.locator("[data-testid='stTable']").first.locator("tbody tr").first.inner_text()
+                assert re.search(rf"\b{top}\b", first), (i, case.id, top, first)
+                for t in case.present:
+                    assert page.get_by_text(t, exact=True).count() >= 1, (i, t)
+                assert page.locator("[data-testid='stException']").count() == 0
+                assert page.locator("[data-testid='stAlertContentError']").count() == 0
+                page.get_by_alt_text(re.compile(r"^Evidence matrix")).wait_for(timeout=30_000)
+            assert proc.poll() is None
+            log = log_path.read_text()
+            assert "Traceback" not in log and "Exception" not in log, log[-3000:]
+        except BaseException:
+            for i, page in enumerate(pages):
+                page.screenshot(path=str(ARTIFACTS / f"browser-concurrent-{i}-failure.png"), full_page=True)
             raise
         finally:
             browser.close()

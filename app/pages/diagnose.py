@@ -311,7 +311,8 @@ with right:
                 st.markdown(f"**Evidence matrix** (top {len(matrix.genes)} genes)")
                 st.image(png, caption="Each cell: the phenotype's log10 likelihood-ratio contribution to the "
                                       "gene's score (blue for, red against; = matched, ^ through an ancestor only, "
-                                      "x absent but typical, ? not explained, grey: not scored)")
+                                      "x absent but typical, ? not explained, grey: not scored)",
+                         alt=f"Evidence matrix: {len(matrix.terms)} phenotypes x genes {', '.join(matrix.genes)}")
                 st.download_button("Download evidence matrix (PNG)", png, file_name=f"{case.id}-evidence.png",
                                    mime="image/png", key="dx_dl_matrix", icon=":material/download:")
                 with st.expander("Evidence matrix as a table"):
