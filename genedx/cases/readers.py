@@ -41,6 +41,8 @@ MALFORMED, INVALID, NO_GENE, NO_OBSERVED, MISSING, UNRECOGNISED, SEVERAL_GENES =
     "unrecognised record", "several causal genes")
 
 Item = Case | BadRecord
+# Case fields that must be text (or absent) in a plain case dict / RFT record.
+_TEXT_FIELDS = ("gene", "sex", "age", "disease", "disease_label", "source", "publication", "cohort")
 
 
 def _has_suffix(name: str) -> bool:
@@ -101,24 +103,34 @@ def _read_zip(path: Path, require_gene: bool) -> Iterator[Item]:
                 yield from _read_json_text(text, origin, Path(member).stem, require_gene)
 
 
+def loads_json(text: str | bytes) -> tuple[Any, str | None]:
+    """(decoded value, None), or (None, the one-line reason it is not usable JSON). Nesting deeper
+    than Python's recursion limit is refused here (``json`` raises RecursionError on it), so no
+    caller ever sees a traceback for it."""
+    try:
+        return json.loads(text), None
+    except json.JSONDecodeError as e:
+        return None, f"malformed JSON: {e.msg} (line {e.lineno}, column {e.colno})"
+    except RecursionError:
+        return None, "malformed JSON: nested too deeply"
+
+
 def _read_lines(f: Iterable[str], origin: str, require_gene: bool) -> Iterator[Item]:
     for n, line in enumerate(f, 1):
         if not line.strip():
             continue
         where = f"{origin}:{n}"
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            yield BadRecord(where, f"line {n}", f"malformed JSON: {e.msg} (column {e.colno})", MALFORMED)
+        obj, problem = loads_json(line)
+        if problem:
+            yield BadRecord(where, f"line {n}", problem.replace(" (line 1, ", " ("), MALFORMED)
             continue
         yield parse_record(obj, where, f"line {n}", require_gene)
 
 
 def _read_json_text(text: str, origin: str, stem: str, require_gene: bool) -> Iterator[Item]:
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as e:
-        yield BadRecord(origin, stem, f"malformed JSON: {e.msg} (line {e.lineno}, column {e.colno})", MALFORMED)
+    obj, problem = loads_json(text)
+    if problem:
+        yield BadRecord(origin, stem, problem, MALFORMED)
         return
     if isinstance(obj, list):
         for i, o in enumerate(obj):
@@ -144,8 +156,12 @@ def parse_record(obj: Any, origin: str, fallback_id: str = "-", require_gene: bo
 
 def parse_case_dict(obj: dict, origin: str, fallback_id: str = "-", require_gene: bool = True) -> Item:
     """A plain case dict or a genedx RFT export line (``correct_answer`` is the gene)."""
-    rid = str(obj.get("id") or fallback_id)
+    raw_id = obj.get("id")
+    if raw_id not in (None, "") and (not isinstance(raw_id, (str, int)) or isinstance(raw_id, bool)):
+        return BadRecord(origin, fallback_id, "'id' must be a string or a number", INVALID)
+    rid = str(raw_id if raw_id not in (None, "") else fallback_id)
     d = dict(obj)
+    d["id"] = rid
     if "correct_answer" in d and not d.get("gene"):
         d["gene"] = d["correct_answer"]
     for key in ("present", "absent"):
@@ -153,6 +169,11 @@ def parse_case_dict(obj: dict, origin: str, fallback_id: str = "-", require_gene
         if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
             return BadRecord(origin, rid, f"'{key}' must be a list of HPO ids", INVALID)
         d[key] = v
+    for key in _TEXT_FIELDS:   # a number or an object here would break scoring and storing later
+        if d.get(key) is not None and not isinstance(d[key], str):
+            return BadRecord(origin, rid, f"'{key}' must be text, got {type(d[key]).__name__}", INVALID)
+        if d.get(key) == "":
+            d[key] = None
     if not d.get("id"):
         d["id"] = rid
     if require_gene and not d.get("gene"):
@@ -211,8 +232,13 @@ def parse_phenopacket(obj: dict, origin: str, cohort: str | None = None, fallbac
     rid = str(obj.get("id") or fallback_id) if isinstance(obj, dict) else fallback_id
     try:
         pp = ParseDict(obj, Phenopacket(), ignore_unknown_fields=True)
+    except RecursionError:
+        return BadRecord(origin, rid, "invalid phenopacket: nested too deeply", INVALID)
     except (ParseError, TypeError, ValueError, AttributeError) as e:
-        msg = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+        try:
+            msg = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+        except RecursionError:   # the message quotes a deeply nested value
+            msg = type(e).__name__
         return BadRecord(origin, rid, f"invalid phenopacket: {msg}", INVALID)
     rid = pp.id or fallback_id
     if not pp.phenotypic_features:
@@ -221,6 +247,8 @@ def parse_phenopacket(obj: dict, origin: str, cohort: str | None = None, fallbac
     for f in pp.phenotypic_features:
         if f.type.id:
             (absent if f.excluded else present).append(f.type.id)
+    if not present and not absent:
+        return BadRecord(origin, rid, "empty case: no phenotypicFeatures with a term id", NO_OBSERVED)
     genes = _genes(pp)
     if require_gene and not genes:
         return BadRecord(origin, rid, "no causal gene in the interpretations (geneContext/gene symbol)", NO_GENE)

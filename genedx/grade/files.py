@@ -9,14 +9,13 @@ without a prediction and predictions without a case are reported one line each; 
 from __future__ import annotations
 
 import gzip
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
 from genedx.answer_format import MAX_GENES
 from genedx.cases.model import BadRecord, Case
-from genedx.cases.readers import read_cases
+from genedx.cases.readers import loads_json, read_cases
 from genedx.errors import GenedxError
 from genedx.grade.graders import ConfiguredGrader, grader_from_config
 from genedx.grade.metrics import GradedCase, Metrics, _grade_any, compute_metrics, default_grader
@@ -73,10 +72,9 @@ def read_predictions(path: str | Path) -> tuple[list[PredictionLine], list[str]]
 
 
 def _prediction(line: str) -> PredictionLine | str:
-    try:
-        obj = json.loads(line)
-    except json.JSONDecodeError as e:
-        return f"malformed JSON: {e.msg} (column {e.colno})"
+    obj, problem = loads_json(line)
+    if problem:
+        return problem.replace(" (line 1, ", " (")
     if not isinstance(obj, dict):
         return f"expected a JSON object, got {type(obj).__name__}"
     pid = obj.get("id")
