@@ -65,7 +65,8 @@ def evidence_matrix(present: Sequence[str], absent: Sequence[str], genes: Sequen
 
     ``is_at_or_below(term, other)``: whether ``term`` is ``other`` or one of its descendants (tells a
     direct match from one through an ancestor). ``no_match_contribution``: the log10 LR of an
-    unexplained present term (``log10(RankerConfig.no_match_lr)``), which the evidence does not list.
+    unexplained present term (``log10(RankerConfig.no_match_lr)``), which the evidence does not list
+    (a NOT annotation of such a term costs more; the gene's notes say so).
     None when no gene carries evidence (a language model's answer).
     """
     cols = [g for g in genes[:top] if g.evidence is not None]

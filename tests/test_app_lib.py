@@ -259,3 +259,6 @@ def test_tiny_model_predictor_shows_its_output(model_home, monkeypatch):
     assert any("tiny (retrieval)" in c.value for c in at.caption)   # retrieval: the default mode
     assert at.expander[0].label == "Model reasoning"
     assert isinstance(at.session_state.dx_result["prediction"].output, str)  # untrained: may be empty
+    # the evidence matrix appears exactly when the model's genes carry per-term evidence
+    genes = at.session_state.dx_result["prediction"].genes
+    assert bool(at.image) == any(g.evidence is not None for g in genes[:10])
