@@ -95,6 +95,32 @@ def bases(json_out: bool = typer.Option(False, "--json", help="Print as JSON."))
     console.print(t)
 
 
+@model_app.command("show")
+def show(model_dir: Path = typer.Argument(..., help="A model directory (or a LoRA adapter dir)."),
+         json_out: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
+    """Inspect a model dir without loading it: architecture, parameters, precision, vocabulary,
+    adapter, and how genedx made it (base, recipe, prompt layout, HPO release)."""
+    from genedx.model.inspect import describe_model_dir
+
+    d = describe_model_dir(model_dir)
+    if json_out:
+        console.print_json(json.dumps(d, default=str))
+        return
+    t = Table(title=f"model {d['path']}", show_header=False)
+    for key in ("architectures", "model_type", "parameters", "dtype", "hidden_size", "num_hidden_layers",
+                "vocab_size", "weights_bytes"):
+        v = d.get(key)
+        if v is not None:
+            t.add_row(key.replace("_", " "), f"{v:,}" if isinstance(v, int) else
+                      ", ".join(v) if isinstance(v, list) else str(v))
+    if d["adapter"]:
+        t.add_row("adapter", f"{d['adapter']['path']} ({d['adapter']['peft_type']}, r={d['adapter']['r']})")
+    for key, v in d["genedx"].items():
+        if isinstance(v, (str, int, float)) and not isinstance(v, bool):
+            t.add_row(f"genedx: {key}", str(v))
+    console.print(t)
+
+
 def _hpo_release_or_none() -> Optional[str]:
     """The home's HPO release when a knowledge base is built (a converted base records it), else None."""
     from genedx.errors import GenedxError
@@ -119,6 +145,8 @@ def eval_cmd(
     name: Optional[str] = typer.Option(None, "--name", help="A name for the stored run."),
     drop_absent: bool = typer.Option(False, "--drop-absent", help="Remove every absent term from the cases first "
                                      "(what is left without phenopacket-store's absent-term curation habit)."),
+    candidates: str = typer.Option("ranker", "--candidates", help="model:DIR retrieval candidates: ranker | "
+                                   "reranker[:DIR] (the learned re-ranker's order)."),
     json_out: bool = typer.Option(False, "--json", help="Print metrics as JSON."),
 ) -> None:
     """Predict, grade and compute metrics for a case set; store it all as an `eval` run."""
@@ -128,7 +156,7 @@ def eval_cmd(
         task = bar.add_task("evaluating", total=None)
         result = evaluate(con, get_home(), predictor, [str(c) for c in cases], mode=mode, top=top, limit=limit,
                           profiles=profiles, batch_size=batch_size, name=name, max_new_tokens=max_new_tokens,
-                          sample=sample, seed=seed, drop_absent=drop_absent,
+                          sample=sample, seed=seed, drop_absent=drop_absent, candidates=candidates,
                           on_bad=lambda b: err_console.print(f"[yellow]skipped[/yellow] {b}", highlight=False),
                           progress=lambda n, total: bar.update(task, completed=n, total=total))
     if json_out:
