@@ -71,6 +71,11 @@ def test_simulate_split_export_stats(toy_home, tmp_path):
     assert stats["present_per_case"]["min"] >= 1
     table = run(toy_home, "data", "stats")
     assert "HPO release: 2099-01-01" in table and "simulated" in table
+    split = json.loads(run(toy_home, "data", "split", "--by", "publication", "--seed", "0", "--validation", "0.5",
+                           "--json"))
+    assert split["by"] == "publication" and sum(split["cases"].values()) == 10
+    exported = json.loads(run(toy_home, "data", "export", "--split", "train", "--out", str(dest), "--json"))
+    assert exported["records"] == n and exported["out"] == str(dest)
 
 
 def test_stats_on_empty_home(tmp_home):

@@ -113,13 +113,17 @@ def simulate_cmd(cases_per_gene: int = typer.Option(20, help="Cases per gene (or
 @data_app.command("split")
 def split_cmd(by: str = typer.Option("publication", help="publication | case | gene"),
               seed: int = typer.Option(0), validation: float = typer.Option(0.2), test: float = typer.Option(0.0),
-              simulated_to_train: bool = typer.Option(True, help="Simulated cases always go to train.")) -> None:
+              simulated_to_train: bool = typer.Option(True, help="Simulated cases always go to train."),
+              json_out: bool = typer.Option(False, "--json", help="Print the cases per split as JSON.")) -> None:
     """Split cases into train/validation/test without overlap (stored in the database)."""
     from genedx.cases.split import make_split
 
     with db() as con:
         counts = make_split(con, by=by, seed=seed, validation=validation, test=test,
                             simulated_to_train=simulated_to_train)
+    if json_out:
+        console.print_json(json.dumps({"by": by, "seed": seed, "cases": counts}))
+        return
     t = Table(title=f"split by {by} (seed {seed})")
     t.add_column("split")
     t.add_column("cases", justify="right")
@@ -136,7 +140,8 @@ def export_cmd(split: str = typer.Option(..., "--split", help="train | validatio
                mode: str = typer.Option("closed", "--mode", help="closed (report + instructions) | retrieval "
                                         "(also the ranker's top-K candidate genes with their key phenotypes)."),
                top_k: int = typer.Option(10, "--top-k", min=1, help="Retrieval mode: candidate genes listed."),
-               profiles: str = typer.Option("none", "--profiles", help="Retrieval mode: ranker case profiles (none | train | all).")) -> None:
+               profiles: str = typer.Option("none", "--profiles", help="Retrieval mode: ranker case profiles (none | train | all)."),
+               json_out: bool = typer.Option(False, "--json", help="Print the record count and file as JSON.")) -> None:
     """Write one RFT record per case (id, prompt, case_report, instructions, correct_answer) as JSONL."""
     from genedx.cases.export import export_split
     from genedx.model.prompts import PromptBuilder, check_mode
@@ -147,6 +152,9 @@ def export_cmd(split: str = typer.Option(..., "--split", help="train | validatio
             context = PromptBuilder.from_db(con, mode, profiles=profiles, top_k=top_k).context
         n = export_split(con, None if split == "all" else split, out, source=source, with_ids=not no_ids,
                          extra_context=context)
+    if json_out:
+        console.print_json(json.dumps({"records": n, "out": str(out), "split": split, "mode": mode}))
+        return
     console.print(f"wrote {n} records to {out}")
 
 
