@@ -183,6 +183,14 @@ def test_diagnose_in_real_browser(server):
             assert time.perf_counter() - t0 < 10
             assert re.search(rf"\b{case.gene}\b", rows.first.inner_text())
 
+            # an oversized phenopacket is refused in the browser with the limit; the case stays
+            page.get_by_role("tab", name="Phenopacket").click()
+            page.get_by_text(re.compile(r"case JSON \(up to \d+ MB\)")).wait_for(timeout=10_000)
+            page.locator("input[type='file']").set_input_files(
+                {"name": "huge.json", "mimeType": "application/json", "buffer": b" " * (6 * 1024 * 1024)})
+            page.get_by_text(re.compile(r"File must be .*MB or smaller")).wait_for(timeout=15_000)
+            assert page.get_by_text(f"Present ({len(case.present)})").count() == 1
+
             page.screenshot(path=str(ARTIFACTS / "browser-diagnose.png"), full_page=True)
             assert proc.poll() is None
         except BaseException:
