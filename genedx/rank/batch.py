@@ -3,6 +3,8 @@
 A bad record is reported and skipped, never aborts the batch; unknown HPO ids are dropped and
 reported (the case is still scored on the rest), alt/obsolete ids are mapped. ``resume`` keeps the
 lines already in the output and skips their ids, so an interrupted batch picks up where it stopped.
+``workers > 1`` fans batches out to spawned processes (each loads the predictor once) and writes
+their results back in input order; sharding across machines is :mod:`genedx.rank.shards`.
 """
 
 from __future__ import annotations
@@ -132,12 +134,12 @@ _WORKER: dict = {}
 def _init_worker(spec: PredictorSpec, threads: int) -> None:
     """Pool initializer: load the predictor once per process (a load error is kept and reported by
     the first batch, as one line, rather than a traceback from a broken pool)."""
-    if "torch" in sys.modules:
-        sys.modules["torch"].set_num_threads(threads)
     try:
         _WORKER["predictor"] = spec.load()
     except GenedxError as e:
         _WORKER["error"] = str(e)
+    if "torch" in sys.modules:      # a model predictor: torch's own pool, not only OpenMP's env
+        sys.modules["torch"].set_num_threads(threads)
 
 
 def _worker_batch(cases: list[Case], top: int, evidence: bool) -> list[_Result] | GenedxError:
