@@ -11,7 +11,7 @@ from typing import List
 
 import typer
 
-from genedx.cli.common import console, err_console
+from genedx.cli.common import console, err_console, progress
 
 shards_app = typer.Typer(help="Split a case input into deterministic shards; merge sharded score files.",
                          no_args_is_help=True)
@@ -31,7 +31,14 @@ def split_cmd(inputs: List[Path] = typer.Argument(..., help="Cases: phenopacket 
     from genedx.cases.readers import read_cases
     from genedx.rank.shards import split_cases
 
-    report = split_cases(read_cases(inputs, require_gene=False), shards, out_dir)
+    def counted(items):
+        for n, item in enumerate(items, 1):
+            bar.update(task, completed=n)
+            yield item
+
+    with progress(transient=True) as bar:
+        task = bar.add_task(f"splitting into {shards} shards", total=None)
+        report = split_cases(counted(read_cases(inputs, require_gene=False)), shards, out_dir)
     if json_out:
         console.print_json(json.dumps(report.to_dict()))
         return
