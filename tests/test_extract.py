@@ -1,4 +1,5 @@
-"""Free-text HPO extraction: label/synonym matching, longest match, negation scope."""
+"""Free-text HPO extraction: label/synonym matching, nested mentions, word order, abbreviations,
+coordination, negation scope, spans; the `genedx extract` command; the corpus readers."""
 
 from __future__ import annotations
 
@@ -23,9 +24,13 @@ RECORDS = [
 ]
 
 
+# The toy ontology's is_a links that matter for nested mentions (Febrile seizure is a Seizure).
+ANCESTORS = {"HP:0002373": frozenset({"HP:0001250"})}
+
+
 @pytest.fixture(scope="module")
 def ex() -> TermExtractor:
-    return TermExtractor.from_records(RECORDS)
+    return TermExtractor.from_records(RECORDS, ancestors=ANCESTORS)
 
 
 def found(ex: TermExtractor, text: str) -> list[tuple[str, str]]:
@@ -37,9 +42,17 @@ def test_finds_labels_and_synonyms_with_plurals(ex):
         ("HP:0001250", "present"), ("HP:0001252", "present"), ("HP:0001263", "present")]
 
 
-def test_longest_match_wins(ex):
+def test_nested_mentions_report_every_supported_concept_widest_first(ex):
+    # "febrile seizures" supports Febrile seizure and, nested, its ancestor Seizure; the toy term
+    # "Delay" inside "developmental delay" is not an ancestor of it, so it is not reported.
     terms = ex.extract("She had febrile seizures.")
-    assert [(t.id, t.text) for t in terms] == [("HP:0002373", "febrile seizures")]
+    assert [(t.id, t.text) for t in terms] == [("HP:0002373", "febrile seizures"), ("HP:0001250", "seizures")]
+    assert "HP:0012345" not in {i for i, _ in found(ex, "Global developmental delay.")}
+
+
+def test_widest_only_mode_keeps_the_first_extractors_behaviour():
+    ex1 = TermExtractor.from_records(RECORDS, nested=False)
+    assert [(t.id, t.text) for t in ex1.extract("She had febrile seizures.")] == [("HP:0002373", "febrile seizures")]
 
 
 def test_label_beats_other_terms_synonym(ex):

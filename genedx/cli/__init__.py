@@ -12,7 +12,7 @@ from typing import Optional
 
 import typer
 
-from genedx.cli import app_cmd, data, grade, model, rank, shards, train
+from genedx.cli import app_cmd, data, extract_cmd, grade, model, rank, shards, train
 from genedx.cli.common import STATE, err_console
 from genedx.errors import GenedxError
 
@@ -27,7 +27,7 @@ def _root(home: Optional[Path] = typer.Option(
     STATE.home = home
 
 
-for module in (data, grade, rank, shards, model, train, app_cmd):
+for module in (data, grade, rank, shards, model, train, app_cmd, extract_cmd):
     module.register(app)
 
 

@@ -1,21 +1,30 @@
-"""Free-text HPO extraction: find HPO terms in a clinical note by label / synonym matching, and mark
-the negated ones ("no seizures", "denies headaches", "without hypotonia", "ataxia was absent").
+"""Free-text HPO recognition: every HPO concept a note supports, each with its span and whether the
+note affirms or negates it.
 
-Hand-written on purpose: the NLP tools that do this (cTAKES, MetaMap, ClinPhen, scispaCy with
-negspaCy) need large model or dictionary downloads; the app needs a small, predictable matcher that
-runs on the ontology already in the database. The method:
+Why this design (and not FastHPOCR, scispaCy or a neural tagger): the app and the CLI need a small,
+predictable matcher that runs on the ontology already in the database, starts in well under a second
+and needs no model download. It borrows FastHPOCR's central idea (a mention is the *set* of a
+label's word stems found together, in any order) and adds what FastHPOCR lacks: negation, nested
+mentions and abbreviations defined in the text. Measured against FastHPOCR in bench/RESULTS.md.
 
-* phrases = every current term's label and synonyms, lower-cased, split into word tokens, each token
-  reduced by a crude plural stemmer (``seizures`` -> ``seizure``, ``anomalies`` -> ``anomaly``);
-* the note is tokenised the same way and matched greedily, left to right, longest phrase first (so
-  "febrile seizures" wins over "seizures");
-* negation follows the NegEx idea (Chapman et al. 2001) in a reduced form: a pre-negation cue ("no",
-  "denies", "without", "negative for", ...) negates the terms after it up to the end of its clause
-  (sentence punctuation or a termination word such as "but"); a post-negation cue ("was absent",
-  "not observed", "ruled out") negates the terms before it in its clause.
+The method:
+
+* lexicon: every current term's label and synonyms under Phenotypic abnormality, each reduced to
+  the sorted multiset of its word normal forms (``genedx.extract.tokens``: plural fold + Snowball
+  stem + a few equivalences; function words dropped). A key shared by several terms goes to the one
+  whose *label* it is;
+* matching: every window of a sentence part (no punctuation inside) that starts and ends on a
+  content word is looked up, once with all its words and once without degree/laterality modifiers
+  ("mild", "bilateral"); so word order, inserted function words and modifiers do not matter, and
+  every nested concept is found ("bilateral vestibular schwannomas" gives Bilateral vestibular
+  schwannoma, Vestibular schwannoma and Schwannoma);
+* abbreviations: "long form (SF)" definitions (``genedx.extract.abbreviations``) whose long form
+  is a mention make every later "SF" a mention of the same term;
+* negation: ``genedx.extract.negation`` (NegEx-style cues and clause scope).
 
 Known limits: no family-history / hypothetical detection ("mother has seizures" is taken as
-present); no spelling correction; abbreviations shorter than four letters are ignored.
+present); no spelling correction; no anaphora; undefined abbreviations shorter than four letters
+are ignored.
 """
 
 from __future__ import annotations
@@ -26,50 +35,18 @@ from typing import Iterable
 
 import duckdb
 
+from genedx.extract.abbreviations import find_abbreviations
+from genedx.extract.negation import clause_ids, find_cues, negating_cue
+from genedx.extract.tokens import (MODIFIERS, Token, fold_plural, is_filler, normal_form, phrase_norms,
+                                   surface_form, tokenize)
 from genedx.kb.hpo import PHENOTYPIC_ABNORMALITY
 
-_WORD = re.compile(r"[A-Za-z0-9]+")
-_CLAUSE_BREAK = re.compile(r"[.;:!?\n()\[\]]")
-MAX_PHRASE_TOKENS = 12
-MIN_PHRASE_CHARS = 4  # shorter phrases ("ID", "MR", "GDD" is kept) are too ambiguous in notes
+MAX_PHRASE_WORDS = 10  # content words in a dictionary key
+MAX_WINDOW_TOKENS = 14  # tokens a text window may span (content + fillers + modifiers)
+MIN_PHRASE_CHARS = 4   # shorter phrases ("ID", "MR") are too ambiguous unless defined in the text
+_WINDOW_BREAK = re.compile(r"[.,;:!?()\[\]\n/]")
 
-# Cues are matched on lower-cased raw tokens (not stemmed).
-PRE_NEGATION = [
-    "no", "not", "denies", "denied", "deny", "without", "negative for", "absence of", "absent",
-    "free of", "no evidence of", "no sign of", "no signs of", "no history of", "never", "lacks",
-    "lack of", "neither", "nor", "rules out", "ruled out", "excluded", "non",
-]
-POST_NEGATION = [
-    "absent", "was absent", "were absent", "not present", "not observed", "not seen", "not noted",
-    "not detected", "not found", "ruled out", "was excluded", "were excluded", "negative", "unremarkable",
-]
-# Words that close a pre-negation scope inside a sentence ("no seizures but marked hypotonia").
-TERMINATORS = {"but", "however", "although", "though", "except", "yet", "whereas", "while", "apart",
-               "aside", "which", "who", "besides"}
-# "and" + one of these verbs starts a new assertion ("no seizures and has hypotonia").
-_ASSERTING_VERBS = {"has", "had", "have", "shows", "showed", "shown", "presents", "presented",
-                    "exhibits", "exhibited", "displays", "displayed", "developed", "develops",
-                    "demonstrates", "demonstrated", "is", "was", "were", "are", "with"}
-# Pseudo-negations: a cue word that does not negate here ("not only", "no increase in").
-_PSEUDO = {("not", "only"), ("no", "change"), ("no", "increase"), ("not", "necessarily")}
-
-
-def stem(token: str) -> str:
-    """Crude English plural stemmer used on both sides of the match.
-
-    >>> [stem(w) for w in ["seizures", "anomalies", "weakness", "ptosis", "nystagmus", "toes"]]
-    ['seizure', 'anomaly', 'weakness', 'ptosis', 'nystagmus', 'toe']
-    """
-    t = token.lower()
-    if len(t) > 4 and t.endswith("ies"):
-        return t[:-3] + "y"
-    if len(t) > 3 and t.endswith("s") and not t.endswith(("ss", "us", "is", "ys")):
-        return t[:-1]
-    return t
-
-
-def _tokens(text: str) -> list[tuple[str, int, int]]:
-    return [(m.group(0), m.start(), m.end()) for m in _WORD.finditer(text)]
+stem = fold_plural  # the first extractor's public plural folder, kept for callers
 
 
 @dataclass(frozen=True)
@@ -88,44 +65,66 @@ class ExtractedTerm:
     def status(self) -> str:
         return "absent" if self.negated else "present"
 
+    def to_dict(self) -> dict:
+        return {"id": self.id, "label": self.label, "status": self.status, "start": self.start,
+                "end": self.end, "text": self.text}
+
+
+@dataclass(frozen=True)
+class _Match:
+    a: int   # first token
+    b: int   # last token + 1
+    id: str
+    label: str
+    kind: str = "window"  # window | coordination | abbreviation
+
 
 class TermExtractor:
-    """Matches HPO labels and synonyms in free text.
+    """Recognises HPO terms in free text.
 
     >>> ex = TermExtractor.from_records([("HP:0001250", "Seizure", ["Seizures", "Epilepsy"]),
     ...                                  ("HP:0002373", "Febrile seizure", []),
     ...                                  ("HP:0001252", "Hypotonia", ["Low muscle tone"])])
     >>> [(t.id, t.status) for t in ex.extract("Febrile seizures at 6 months. No hypotonia.")]
-    [('HP:0002373', 'present'), ('HP:0001252', 'absent')]
+    [('HP:0002373', 'present'), ('HP:0001250', 'present'), ('HP:0001252', 'absent')]
     """
 
-    def __init__(self, phrases: dict[tuple[str, ...], tuple[str, str]]):
-        self.phrases = phrases
-        self.max_len = max((len(k) for k in phrases), default=0)
+    def __init__(self, keys: dict[tuple[str, ...], tuple[str, str]], one_word: dict[str, set[str]],
+                 nested: bool = True, ancestors: dict[str, frozenset[str]] | None = None):
+        self.keys = keys
+        self.ancestors = ancestors or {}  # term -> its is_a ancestors (for nested mentions)
+        self.one_word = one_word  # one-word key -> the surface forms it may match
+        self.nested = nested
+        self.max_words = max((len(k) for k in keys), default=0)
+        self.vocabulary = frozenset(w for k in keys for w in k)  # a window through any other word cannot match
 
     @classmethod
-    def from_records(cls, records: Iterable[tuple[str, str, Iterable[str] | None]]) -> "TermExtractor":
-        """Build from (id, label, synonyms) rows; a label wins over another term's identical synonym."""
-        phrases: dict[tuple[str, ...], tuple[str, str]] = {}
-        from_synonym: set[tuple[str, ...]] = set()
+    def from_records(cls, records: Iterable[tuple[str, str, Iterable[str] | None]], nested: bool = True,
+                     ancestors: dict[str, frozenset[str]] | None = None) -> "TermExtractor":
+        """Build from (id, label, synonyms) rows; a label wins over another term's identical synonym.
+        ``nested=False`` keeps only the widest of overlapping mentions (the first extractor's way)."""
+        keys: dict[tuple[str, ...], tuple[str, str]] = {}
+        one_word: dict[str, set[str]] = {}
+        from_label: set[tuple[str, ...]] = set()
         for term_id, label, synonyms in records:
             for i, phrase in enumerate([label, *(synonyms or [])]):
                 if not phrase or len(phrase.strip()) < MIN_PHRASE_CHARS:
                     continue
-                key = tuple(stem(t) for t, _, _ in _tokens(phrase))
-                if not key or len(key) > MAX_PHRASE_TOKENS:
+                key = tuple(sorted(phrase_norms(phrase)))
+                if not key or len(key) > MAX_PHRASE_WORDS:
                     continue
-                is_label = i == 0
-                if key not in phrases or (is_label and key in from_synonym):
-                    phrases[key] = (term_id, label)
-                    if is_label:
-                        from_synonym.discard(key)
-                    else:
-                        from_synonym.add(key)
-        return cls(phrases)
+                if key not in keys or (i == 0 and key not in from_label):
+                    keys[key] = (term_id, label)
+                if i == 0:
+                    from_label.add(key)
+                if len(key) == 1:
+                    words = [w for w in re.findall(r"[A-Za-z0-9]+", phrase) if not is_filler(w)]
+                    one_word.setdefault(key[0], set()).update(surface_form(w) for w in words)
+        return cls(keys, one_word, nested, ancestors)
 
     @classmethod
-    def from_db(cls, con: duckdb.DuckDBPyConnection, root: str = PHENOTYPIC_ABNORMALITY) -> "TermExtractor":
+    def from_db(cls, con: duckdb.DuckDBPyConnection, root: str = PHENOTYPIC_ABNORMALITY,
+                nested: bool = True) -> "TermExtractor":
         """All current terms under ``root`` (default: Phenotypic abnormality, so that modes of
         inheritance, onsets and frequencies are not picked up from prose)."""
         rows = con.execute(
@@ -133,41 +132,141 @@ class TermExtractor:
                JOIN hpo_ancestor a ON a.term = t.id AND a.ancestor = ?
                WHERE NOT coalesce(t.obsolete, false) AND t.id <> ? ORDER BY t.id""",
             [root, root]).fetchall()
-        return cls.from_records(rows)
+        ancestors: dict[str, set[str]] = {}
+        for term, anc in con.execute(
+                """SELECT a.term, a.ancestor FROM hpo_ancestor a
+                   JOIN hpo_ancestor r ON r.term = a.term AND r.ancestor = ?
+                   WHERE a.distance > 0""", [root]).fetchall():
+            ancestors.setdefault(term, set()).add(anc)
+        return cls.from_records(rows, nested, {t: frozenset(a) for t, a in ancestors.items()})
+
+    # -- matching -------------------------------------------------------------------------------
+
+    def _window_matches(self, text: str, toks: list[Token]) -> list[_Match]:
+        """Every dictionary key found in a window of consecutive tokens (no punctuation inside)."""
+        found: list[_Match] = []
+        n = len(toks)
+        broken = [k > 0 and bool(_WINDOW_BREAK.search(text[toks[k - 1].end:toks[k].start])) for k in range(n)]
+        for i in range(n):
+            if toks[i].filler:
+                continue
+            every: list[str] = []
+            core: list[str] = []
+            for j in range(i, min(n, i + MAX_WINDOW_TOKENS)):
+                if j > i and broken[j]:
+                    break
+                t = toks[j]
+                if t.filler:
+                    continue
+                if t.norm not in self.vocabulary and t.low not in MODIFIERS:
+                    break
+                every.append(t.norm)
+                if t.low not in MODIFIERS:
+                    core.append(t.norm)
+                if len(core) > self.max_words:
+                    break
+                hits = {tuple(sorted(every))}
+                # a modifier may lead a mention ("mild ataxia") but does not end one
+                if core and len(core) < len(every) and t.low not in MODIFIERS:
+                    hits.add(tuple(sorted(core)))
+                if _cut_before_noun(text, toks, j):
+                    continue
+                for key in hits:
+                    hit = self.keys.get(key)
+                    if hit and (len(key) > 1 or self._one_word_ok(key[0], toks[i:j + 1])):
+                        found.append(_Match(i, j + 1, *hit))
+        return found
+
+    def _coordinated_matches(self, text: str, toks: list[Token], found: list[_Match]) -> list[_Match]:
+        """Mentions that share their head with a coordinated one: in "palmar and plantar pits" or
+        "branchial, otic and renal anomalies" the match "plantar pits" / "renal anomalies" is tried
+        with each earlier conjunct in place of its first word."""
+        extra: list[_Match] = []
+        for m in found:
+            words = [t for t in toks[m.a:m.b] if not t.filler]
+            if len(words) < 2 or words[0] is not toks[m.a]:
+                continue
+            rest = [t.norm for t in words[1:]]
+            k = m.a
+            for _ in range(6):  # up to six earlier conjuncts
+                if k >= 2 and toks[k - 1].low in ("and", "or"):
+                    c = k - 2
+                elif k >= 1 and "," in text[toks[k - 1].end:toks[k].start]:
+                    c = k - 1
+                else:
+                    break
+                if c < 0 or toks[c].filler:
+                    break
+                hit = self.keys.get(tuple(sorted([toks[c].norm, *rest])))
+                if hit:
+                    extra.append(_Match(c, m.b, *hit, kind="coordination"))
+                k = c
+        return extra
+
+    def _supported_nested(self, found: list[_Match]) -> list[_Match]:
+        """Drop a mention inside a wider one when the ontology does not place the wider term under
+        the inner one: the words then name something else ("carcinoma" in "basal cell carcinoma",
+        which HPO does not file under Carcinoma; "neuroma" in "acoustic neuroma"; "collecting" in
+        "collecting system"). Inner ancestors stay ("hearing loss" in "sensorineural hearing loss")."""
+        if not self.ancestors:
+            return found
+        wide = [m for m in found if m.kind == "window"]
+        return [m for m in found if m.kind != "window" or not any(
+            o.a <= m.a and m.b <= o.b and o.b - o.a > m.b - m.a and o.id != m.id
+            and m.id not in self.ancestors.get(o.id, ())
+            for o in wide)]
+
+    def _one_word_ok(self, norm: str, window: list[Token]) -> bool:
+        allowed = self.one_word.get(norm, ())
+        return any(t.norm == norm and t.surface in allowed for t in window)
+
+    def _abbreviation_matches(self, text: str, toks: list[Token], found: list[_Match]) -> list[_Match]:
+        """Uses of "SF" after a definition "long form (SF)" whose long form is a mention."""
+        extra: list[_Match] = []
+        for ab in find_abbreviations(text):
+            inside = [m for m in found
+                      if toks[m.b - 1].end == ab.long_end and toks[m.a].start >= ab.long_start]
+            if not inside:
+                continue
+            best = max(inside, key=lambda m: m.b - m.a)
+            short = tuple(w.lower() for w in re.findall(r"[A-Za-z0-9]+", ab.short))
+            k = len(short)
+            for p in range(len(toks) - k + 1):
+                if toks[p].start > ab.long_end and tuple(t.low for t in toks[p:p + k]) == short \
+                        and toks[p].text[0].isupper():
+                    extra.append(_Match(p, p + k, best.id, best.label, "abbreviation"))
+        return extra
+
+    def _join_hyphenated(self, text: str, toks: list[Token]) -> list[Token]:
+        """"pre-auricular" -> one token "preauricular" when the joined word is in the lexicon."""
+        out: list[Token] = []
+        for t in toks:
+            if out and text[out[-1].end:t.start] == "-":
+                joined = out[-1].text + t.text
+                norm = normal_form(joined)
+                if norm in self.vocabulary:
+                    out[-1] = Token(text[out[-1].start:t.end], out[-1].start, t.end, joined.lower(), norm)
+                    continue
+            out.append(t)
+        return out
 
     def mentions(self, text: str) -> list[ExtractedTerm]:
-        """Every term mention in reading order, each with its own negation status."""
-        toks = _tokens(text)
-        stems = [stem(t) for t, _, _ in toks]
-        lows = [t.lower() for t, _, _ in toks]
-        clause = _clause_ids(text, toks, lows)
-        found: list[tuple[int, int, str, str]] = []  # (first token, last token + 1, id, label)
-        i = 0
-        while i < len(toks):
-            for n in range(min(self.max_len, len(toks) - i), 0, -1):
-                hit = self.phrases.get(tuple(stems[i:i + n]))
-                if hit:
-                    found.append((i, i + n, *hit))
-                    i += n
-                    break
-            else:
-                i += 1
-        covered = {k for a, b, _, _ in found for k in range(a, b)}
-        pre = _cue_spans(lows, PRE_NEGATION, covered)
-        post = _cue_spans(lows, POST_NEGATION, covered)
+        """Every term mention in reading order (nested ones included), each with its own negation
+        status. The same term over overlapping words is reported once, with its widest span."""
+        toks = self._join_hyphenated(text, tokenize(text))
+        found = self._window_matches(text, toks)
+        found += self._coordinated_matches(text, toks, found)
+        found += self._abbreviation_matches(text, toks, found)
+        found = self._supported_nested(_widest_per_term(found)) if self.nested else _widest_only(found)
+        covered = {k for m in found for k in range(m.a, m.b)}
+        clause = clause_ids(text, toks)
+        pre = find_cues(text, toks, covered, post=False)
+        post = find_cues(text, toks, covered, post=True)
         out = []
-        for a, b, term_id, label in found:
-            cue = None
-            for ca, cb, word in pre:  # cue before the term, same clause
-                if cb <= a and clause[ca] == clause[a]:
-                    cue = word
-            if cue is None:
-                for ca, cb, word in post:  # cue after the term, same clause
-                    if ca >= b and clause[ca] == clause[a]:
-                        cue = word
-                        break
-            out.append(ExtractedTerm(term_id, label, text[toks[a][1]:toks[b - 1][2]], toks[a][1],
-                                     toks[b - 1][2], cue is not None, cue))
+        for m in found:
+            cue = negating_cue(m.a, m.b, clause, pre, post)
+            start, end = toks[m.a].start, toks[m.b - 1].end
+            out.append(ExtractedTerm(m.id, m.label, text[start:end], start, end, cue is not None, cue))
         return out
 
     def extract(self, text: str) -> list[ExtractedTerm]:
@@ -177,36 +276,39 @@ class TermExtractor:
         for m in self.mentions(text):
             if m.id not in best or (best[m.id].negated and not m.negated):
                 best[m.id] = m
-        return sorted(best.values(), key=lambda m: m.start)
+        return sorted(best.values(), key=lambda m: (m.start, -m.end))
 
 
-def _clause_ids(text: str, toks: list[tuple[str, int, int]], lows: list[str]) -> list[int]:
-    """A clause number per token: punctuation, termination words and "and <verb>" start a new one."""
-    ids, cur = [], 0
-    for k, (_, start, _) in enumerate(toks):
-        if k:
-            gap = text[toks[k - 1][2]:start]
-            if _CLAUSE_BREAK.search(gap) or lows[k] in TERMINATORS or (
-                    lows[k] in _ASSERTING_VERBS and lows[k - 1] == "and"):
-                cur += 1
-        ids.append(cur)
-    return ids
+_ADJECTIVE_END = re.compile(r"(?:ar|al|ic|ous|ary|oid|ive)$")
 
 
-def _cue_spans(lows: list[str], cues: list[str], covered: set[int]) -> list[tuple[int, int, str]]:
-    """(start, end, cue) of each negation cue; tokens inside a matched term are not cues
-    ("Absent speech" is a term, not a negation)."""
-    spans = []
-    keyed = sorted((tuple(c.split()) for c in cues), key=len, reverse=True)
-    k = 0
-    while k < len(lows):
-        for cue in keyed:
-            n = len(cue)
-            if tuple(lows[k:k + n]) == cue and not covered.intersection(range(k, k + n)):
-                if not (n == 1 and k + 1 < len(lows) and (lows[k], lows[k + 1]) in _PSEUDO):
-                    spans.append((k, k + n, " ".join(cue)))
-                k += n
-                break
-        else:
-            k += 1
-    return spans
+def _cut_before_noun(text: str, toks: list[Token], j: int) -> bool:
+    """True when a window would end on an adjective that modifies the next word ("hyperplasia of
+    the mandibular | coronoid processes"): the mention would cut a noun phrase in two."""
+    if j + 1 >= len(toks) or not _ADJECTIVE_END.search(toks[j].low) or len(toks[j].low) < 5:
+        return False
+    nxt = toks[j + 1]
+    return (text[toks[j].end:nxt.start].strip() == "" and not nxt.filler and nxt.text[0].islower()
+            and nxt.low not in _FORM_WORDS)
+
+
+_FORM_WORDS = frozenset({"shape", "morphology", "structure", "appearance", "form", "configuration"})
+
+
+def _widest_per_term(found: list[_Match]) -> list[_Match]:
+    """Drop a match that lies inside another match of the same term; order by position, wider first."""
+    by_term: dict[str, list[_Match]] = {}
+    for m in sorted(found, key=lambda m: (m.a, -(m.b - m.a))):
+        kept = by_term.setdefault(m.id, [])
+        if not any(k.a <= m.a and m.b <= k.b for k in kept):
+            kept.append(m)
+    return sorted((m for ms in by_term.values() for m in ms), key=lambda m: (m.a, -(m.b - m.a)))
+
+
+def _widest_only(found: list[_Match]) -> list[_Match]:
+    """Keep a match only when no other match covers it (overlaps resolved by width, then position)."""
+    kept: list[_Match] = []
+    for m in sorted(found, key=lambda m: (-(m.b - m.a), m.a)):
+        if not any(k.a <= m.a and m.b <= k.b for k in kept):
+            kept.append(m)
+    return sorted(kept, key=lambda m: m.a)

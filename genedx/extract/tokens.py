@@ -1,0 +1,190 @@
+"""Tokens of a text, each with its character span and a normal form for dictionary matching.
+
+The normal form of a word is, in order:
+
+1. its *morphological cluster* from FastHPOCR (PyPI ``fasthpocr``, MIT; ``vocab.clusters.list``: 573k
+   word forms of the HPO vocabulary grouped by lemma, e.g. ``clavicle, clavicles, clavicular`` or
+   ``retard, retardation, retarded``), the cluster's first word standing for it;
+2. else the Snowball English stem (``snowballstemmer``) after a plural fold;
+3. then a small hand-written table of *concept* equivalences that no morphology gives: the words
+   for "abnormality" ("anomaly", "malformation", "manifestation", ...) and anatomical adjectives
+   with their nouns ("renal" / "kidney", "cutaneous" / "skin"). Written from anatomy and HPO's own
+   label patterns ("Abnormality of the kidney", "Abnormal renal morphology"), not from a corpus.
+
+The same normal form is applied to dictionary phrases and to text, and it is cached.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import snowballstemmer
+
+_WORD = re.compile(r"[A-Za-z0-9]+")
+_STEMMER = snowballstemmer.stemmer("english")
+
+# Function words that may sit inside a mention without changing its concept ("calcification OF THE
+# falx cerebri"); they are dropped from dictionary keys and skipped inside text windows.
+FILLERS = frozenset({"of", "the", "a", "an", "in", "on", "at", "to", "and", "or", "with", "for", "from",
+                     "by", "as", "is", "are", "was", "were", "be", "its", "their", "his", "her"})
+# Modifiers a mention may carry that the HPO label usually does not ("MILD ataxia", "BILATERAL
+# vestibular schwannomas"); skipped inside windows, but still matched where a label has them.
+MODIFIERS = frozenset({"mild", "mildly", "moderate", "moderately", "severe", "severely", "marked", "markedly",
+                       "bilateral", "bilaterally", "unilateral", "left", "right", "multiple", "numerous",
+                       "several", "slight", "slightly", "significant", "congenital", "progressive",
+                       "profound", "extreme", "extremely", "very", "frequent", "recurrent", "occasional",
+                       "typical", "characteristic", "prominent", "variable", "associated", "also", "both",
+                       "symmetric", "symmetrical", "asymmetric", "diffuse", "generalised", "focal", "early",
+                       "late", "onset", "childhood", "adult", "infantile", "juvenile", "lifetime", "some",
+                       "all", "other", "various", "distinct", "distinctive", "striking", "obvious",
+                       "apparent", "possible", "persistent", "chronic", "acute", "isolated", "minor",
+                       "major", "small", "large", "partial", "complete", "total"})
+
+# Concept equivalences (see the module docstring), applied to whole lower-case words.
+_CONCEPT_WORDS = {
+    "abnorm": ("abnormality", "abnormalities", "abnormal", "anomaly", "anomalies", "anomalous", "malformation",
+               "malformations", "malformed", "manifestation", "manifestations", "defect", "defects", "disorder",
+               "disorders"),
+    "numer": ("numerous", "multiple", "many"),
+    "kidney": ("renal", "kidney", "kidneys", "nephric"),
+    "skin": ("skin", "cutaneous", "dermal", "dermatologic", "dermatological"),
+    "eye": ("eye", "eyes", "ocular", "ophthalmic", "ophthalmologic", "ophthalmological"),
+    "liver": ("liver", "hepatic"),
+    "heart": ("heart", "cardiac"),
+    "lung": ("lung", "lungs", "pulmonary"),
+    "brain": ("brain", "cerebral"),
+    "mouth": ("mouth", "oral"),
+    "tooth": ("tooth", "teeth", "dental"),
+    "ear": ("ear", "ears", "otic", "auricular"),
+    "nose": ("nose", "nasal"),
+    "stomach": ("stomach", "gastric"),
+    "intestin": ("intestine", "intestines", "intestinal", "bowel", "bowels"),
+    "skull": ("skull", "cranial"),
+    "nervous": ("nervous", "neurologic", "neurological", "neural"),
+    "joint": ("joint", "joints", "articular"),
+    "bone": ("bone", "bones", "osseous", "skeletal"),
+}
+_CONCEPT = {w: key for key, words in _CONCEPT_WORDS.items() for w in words}
+
+# Equivalences the stemmer misses (British spellings, "absence" / "absent"), applied to stems.
+_STEM_EQUIV = {"absenc": "absent", "tumour": "tumor", "oedema": "edema", "haemorrhag": "hemorrhag",
+               "anaemia": "anemia", "leukaemia": "leukemia", "oesophag": "esophag", "foetal": "fetal",
+               "anomali": "abnorm", "anomal": "abnorm",
+               "colour": "color", "behaviour": "behavior", "paediatr": "pediatr",
+               "dysplast": "dysplasia", "hypoplast": "hypoplasia", "aplast": "aplasia", "atroph": "atrophi",
+               "calcifi": "calcif", "nevus": "nevi", "naevus": "nevi", "naevi": "nevi"}
+
+
+def fold_plural(token: str) -> str:
+    """Crude English plural fold, used before stemming (kept from the first extractor).
+
+    >>> [fold_plural(w) for w in ["seizures", "anomalies", "weakness", "ptosis", "nystagmus", "toes"]]
+    ['seizure', 'anomaly', 'weakness', 'ptosis', 'nystagmus', 'toe']
+    """
+    t = token.lower()
+    if len(t) > 4 and t.endswith("ies"):
+        return t[:-3] + "y"
+    if len(t) > 3 and t.endswith("s") and not t.endswith(("ss", "us", "is", "ys")):
+        return t[:-1]
+    return t
+
+
+@lru_cache(maxsize=1)
+def morphological_clusters() -> dict[str, str]:
+    """word form -> its cluster's first word, from FastHPOCR's vocabulary (empty when the package
+    is not installed: matching then falls back to Snowball stems)."""
+    spec = importlib.util.find_spec("FastHPOCR")
+    if spec is None or not spec.submodule_search_locations:
+        return {}
+    path = Path(list(spec.submodule_search_locations)[0]) / "resources" / "vocab.clusters.list"
+    if not path.exists():
+        return {}
+    out: dict[str, str] = {}
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            forms = [w.strip() for w in line.split(",") if w.strip()]
+            for w in forms[1:]:
+                out.setdefault(w, forms[0])
+            if forms:
+                out.setdefault(forms[0], forms[0])
+    return out
+
+
+@lru_cache(maxsize=200_000)
+def normal_form(word: str) -> str:
+    """The matching key of one word (module docstring).
+
+    >>> [normal_form(w) for w in ["Seizures", "retarded", "absence", "tumours", "anomalies", "renal"]]
+    ['seizur', 'retard', 'absent', 'tumor', 'abnorm', 'kidney']
+    """
+    low = word.lower()
+    if low in _CONCEPT:
+        return _CONCEPT[low]
+    if low.isdigit():
+        return low
+    s = _STEMMER.stemWord(fold_plural(low))
+    head = morphological_clusters().get(low)
+    if head is not None and head != low:
+        # the cluster's first word is not always its lemma ("mentali, mentally"): keep the shorter
+        h = _STEMMER.stemWord(fold_plural(head))
+        if len(h) < len(s):
+            s = h
+    s = _STEM_EQUIV.get(s, s)
+    return _CONCEPT.get(s, s)
+
+
+_BRITISH = ((re.compile(r"our"), "or"), (re.compile(r"(?<=[a-z])ae"), "e"), (re.compile(r"(?<=[a-z])oe"), "e"))
+
+
+@lru_cache(maxsize=200_000)
+def surface_form(word: str) -> str:
+    """A word up to case, plural and British spelling: how a one-word term must appear in the text
+    (stems alone over-merge single words: "intoeing" / "into", "retinitis" / "retinal").
+
+    >>> [surface_form(w) for w in ["Tumours", "Anaemia", "nevi"]]
+    ['tumor', 'anemia', 'nevi']
+    """
+    s = fold_plural(word.lower())
+    for pattern, repl in _BRITISH:
+        s = pattern.sub(repl, s)
+    return s
+
+
+@dataclass(frozen=True)
+class Token:
+    text: str
+    start: int
+    end: int
+    low: str
+    norm: str
+
+    @property
+    def surface(self) -> str:
+        return surface_form(self.text)
+
+    @property
+    def filler(self) -> bool:
+        return is_filler(self.text)
+
+
+def is_filler(word: str) -> bool:
+    """A function word; a capital single letter is a name ("type A", "hepatitis B"), not "a"."""
+    return word.lower() in FILLERS and not (len(word) == 1 and word.isupper())
+
+
+def tokenize(text: str) -> list[Token]:
+    """Word tokens (letters and digits; hyphens and punctuation split words) with spans."""
+    out = []
+    for m in _WORD.finditer(text):
+        w = m.group(0)
+        out.append(Token(w, m.start(), m.end(), w.lower(), normal_form(w)))
+    return out
+
+
+def phrase_norms(phrase: str) -> list[str]:
+    """Normal forms of a dictionary phrase's words, fillers dropped."""
+    return [t.norm for t in tokenize(phrase) if not t.filler]
