@@ -320,7 +320,7 @@ def test_cli_train_rank_runs_show_and_app_choice(rr_home, run_cli, capsys, tmp_p
     assert run_cli([*home, "eval", "--predictor", "reranker", "--cases", "validation", "--json"]) == 0
     ev = json.loads(capsys.readouterr().out)
     assert ev["n"] == 4 and ev["predictor"] == "reranker"
-    assert run_cli([*home, "rank", CATARACT, "--predictor", "reranker:/nonexistent/rr"]) == 2
+    assert run_cli([*home, "rank", CATARACT, "--predictor", "reranker:/nonexistent/rr"]) == 1  # a user error (README: exit codes)
     assert "no re-ranker at /nonexistent/rr" in capsys.readouterr().err
 
 

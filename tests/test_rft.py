@@ -108,6 +108,9 @@ def test_bf16_on_a_cpu_without_native_bf16_is_refused_before_training(tiny, tmp_
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(GenedxError, match="no native bf16 instructions"):
         check_environment(_recipe(tiny, tmp_path / "out", bf16=True))
+    check_environment(_recipe(tiny, tmp_path / "out", bf16="auto"))   # auto falls back to fp32 here
+    with pytest.raises(ValueError, match="bf16 must be true, false or auto"):
+        _recipe(tiny, tmp_path / "out", bf16="yes")
     monkeypatch.setattr(hardware, "cpu_flags", lambda: {"avx2", "amx_bf16"})
     check_environment(_recipe(tiny, tmp_path / "out", bf16=True))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -48,6 +49,29 @@ def test_bf16_on_cpu_follows_what_the_cpu_supports(monkeypatch):
     assert "no native bf16" in bf16_problem(use_cpu=True)
     monkeypatch.setattr(hardware, "cpu_flags", lambda: {"avx2", "avx512_bf16"})
     assert bf16_problem(use_cpu=True) is None
+
+
+def test_bf16_auto_picks_bf16_only_where_native(monkeypatch):
+    """The CPU recipes say bf16: auto, so they run on a CI machine without avx512_bf16 (in fp32)."""
+    from genedx.train import hardware
+    from genedx.train.hardware import resolve_bf16
+    monkeypatch.setattr(hardware.platform, "system", lambda: "Linux")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(hardware, "cpu_flags", lambda: {"avx2"})
+    use, note = resolve_bf16("auto", use_cpu=True)
+    assert use is False and "fp32 here" in note and "\n" not in note
+    with pytest.raises(GenedxError, match="no native bf16.*or bf16=auto"):
+        resolve_bf16(True, use_cpu=True)
+    assert resolve_bf16(False, use_cpu=True) == (False, None)
+    monkeypatch.setattr(hardware, "cpu_flags", lambda: {"avx2", "avx512_bf16"})
+    assert resolve_bf16("auto", use_cpu=True) == (True, None)
+    assert resolve_bf16(True, use_cpu=True) == (True, None)
+    assert load_recipe(SFTRecipe, None, ["bf16=auto"]).bf16 == "auto"
+    with pytest.raises(GenedxError, match="bf16 must be true, false or auto"):
+        load_recipe(SFTRecipe, None, ["bf16=fast"])
+    for cfg in ("sft-smollm-cpu.yaml", "rft-smollm-cpu.yaml"):
+        text = (Path(__file__).resolve().parent.parent / "training" / "configs" / cfg).read_text()
+        assert "\nbf16: auto" in text, cfg
 
 
 def test_shipped_sft_recipes_load():

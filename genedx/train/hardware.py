@@ -47,6 +47,27 @@ def bf16_problem(use_cpu: bool) -> str | None:
     return None
 
 
+def resolve_bf16(setting: bool | str, use_cpu: bool) -> tuple[bool, str | None]:
+    """A recipe's ``bf16`` knob (true / false / "auto") to a decision for this machine, with a note.
+
+    ``auto`` takes bf16 where it is native (a GPU that supports it, a CPU with avx512_bf16 / amx) and fp32
+    elsewhere, so one CPU recipe runs fast on the dev machine and still runs on a CI machine without bf16.
+    An explicit ``true`` where bf16 is not native is an error (one line saying how to fix the recipe)."""
+    if setting == "auto":
+        problem = bf16_problem(use_cpu)
+        return (problem is None, None if problem is None else "bf16=auto: fp32 here (" + problem.split(":")[0] + ")")
+    if setting is True:
+        problem = bf16_problem(use_cpu)
+        if problem:
+            from genedx.errors import GenedxError
+            raise GenedxError(problem + " (or bf16=auto)")
+        return True, None
+    if setting is False:
+        return False, None
+    from genedx.errors import GenedxError
+    raise GenedxError(f"bf16 must be true, false or auto, not {setting!r}")
+
+
 def inference_dtype(device: str | None = None):
     """The fastest safe dtype for greedy generation on ``device`` (default: cuda when present, else cpu):
     bf16 on GPUs that support it and on CPUs with native bf16, else fp32. Greedy answers of SmolLM2-135M

@@ -114,8 +114,9 @@ class RFTRecipe:
         "Extra trl.GRPOConfig arguments (e.g. loss_type, scale_rewards, top_p, warmup_ratio)."))
     # --- hardware ---------------------------------------------------------------------------------------
     use_cpu: bool = field(default=False, metadata=_h("Train on the CPU (required when there is no GPU)."))
-    bf16: bool = field(default=False, metadata=_h(
-        "bfloat16 mixed precision (GPUs, and CPUs with avx512_bf16/amx: ~2.4x faster there; checked at start)."))
+    bf16: bool | str = field(default=False, metadata=_h(
+        "bfloat16 mixed precision: true, false, or auto (bf16 where native: GPUs, CPUs with avx512_bf16/amx, "
+        "~2.4x faster there; else fp32). Checked at start."))
     gradient_checkpointing: bool = field(default=False, metadata=_h("Trade compute for memory (GPU recipes)."))
     use_vllm: bool = field(default=False, metadata=_h("Generate rollouts with vLLM (GPU, vllm installed)."))
     vllm_mode: str = field(default="colocate", metadata=_h("vLLM mode: 'colocate' or 'server'."))
@@ -166,6 +167,8 @@ class RFTRecipe:
             raise ValueError(f"temperature ({self.temperature}) must be > 0: GRPO needs varied samples")
         if self.beta < 0:
             raise ValueError(f"beta ({self.beta}) must be >= 0")
+        if self.bf16 not in (True, False, "auto"):
+            raise ValueError(f"bf16 must be true, false or auto, not {self.bf16!r}")
         if self.use_cpu and self.use_vllm:
             raise ValueError("use_vllm needs a GPU: set use_vllm=false with use_cpu")
         if self.use_vllm and self.vllm_mode not in ("colocate", "server"):
@@ -210,11 +213,8 @@ def check_environment(recipe: RFTRecipe) -> None:
 
     if not recipe.use_cpu and not torch.cuda.is_available():
         raise GenedxError("no GPU found: set use_cpu=true to train on the CPU")
-    if recipe.bf16:
-        from genedx.train.hardware import bf16_problem
-        problem = bf16_problem(recipe.use_cpu)
-        if problem:
-            raise GenedxError(problem)
+    from genedx.train.hardware import resolve_bf16
+    resolve_bf16(recipe.bf16, recipe.use_cpu)   # raises when an explicit bf16=true is not native here
     if recipe.use_vllm:
         try:
             import vllm  # noqa: F401
@@ -601,6 +601,11 @@ def run_rft(recipe: RFTRecipe, home: Home, resume: bool = False,
 
     # 1. Everything that can fail fast, before loading a model.
     check_environment(recipe)
+    from genedx.train.hardware import resolve_bf16
+    bf16, note = resolve_bf16(recipe.bf16, recipe.use_cpu)
+    if note:
+        log(note)
+    recipe = dataclasses.replace(recipe, bf16=bf16)
     reward_log = RewardLog()
     reward_funcs, reward_weights = build_rewards(recipe, reward_log)
     home = home.ensure()

@@ -78,7 +78,8 @@ class SFTRecipe:
     eval_batch_size: int = _help("Generation batch size at validation.", 32)
     logging_steps: int = _help("Log (and store) the training loss every N steps.", 10)
     use_cpu: bool | None = _help("Force CPU; null: CPU when no GPU is present.", None)
-    bf16: bool = _help("bf16 mixed precision (GPUs, and CPUs with avx512_bf16/amx; checked at start).", False)
+    bf16: bool | str = _help("bf16 mixed precision: true, false, or auto (bf16 where native: GPUs, CPUs with "
+                             "avx512_bf16/amx; else fp32). Checked at start.", False)
     gradient_checkpointing: bool = _help("Trade compute for memory (GPU, large models).", False)
     threads: int | None = _help("torch CPU threads; null: torch's default.", None)
     copy_warmup_steps: int = _help(
@@ -93,6 +94,8 @@ class SFTRecipe:
         from genedx.model.prompts import MODES
         if self.mode not in MODES + ("mixed",):
             raise ValueError(f"mode must be one of {', '.join(MODES)}, mixed, not {self.mode!r}")
+        if self.bf16 not in (True, False, "auto"):
+            raise ValueError(f"bf16 must be true, false or auto, not {self.bf16!r}")
         if not 0.0 <= self.retrieval_share <= 1.0:
             raise ValueError("retrieval_share must be in [0, 1]")
         if self.model is None and self.init_size not in SIZES:
@@ -201,11 +204,11 @@ def run_sft(recipe: SFTRecipe, home: Home, log: Callable[[str], None] = print) -
     hf_logging.disable_progress_bar()
     datasets_disable_progress_bars()   # TRL's tokenizing passes would print a bar per pass into the log
     use_cpu = recipe.use_cpu if recipe.use_cpu is not None else not torch.cuda.is_available()
-    if recipe.bf16:
-        from genedx.train.hardware import bf16_problem
-        problem = bf16_problem(use_cpu)
-        if problem:
-            raise GenedxError(problem)
+    from genedx.train.hardware import resolve_bf16
+    bf16, note = resolve_bf16(recipe.bf16, use_cpu)
+    if note:
+        log(note)
+    recipe = dataclasses.replace(recipe, bf16=bf16)
     out = Path(recipe.output_dir) if recipe.output_dir else home.models_dir / recipe.name
     if out.exists() and any(out.iterdir()) and not recipe.overwrite:
         raise GenedxError(f"output dir {out} is not empty (set output_dir, or overwrite: true)")
