@@ -71,6 +71,72 @@ def import_(paths: list[str] = typer.Argument(..., help="Phenopacket JSON files,
         err_console.print(f"... {len(report.problems) - show} more problems (table import_issue)", highlight=False)
 
 
+@data_app.command("import-text")
+def import_text_cmd(paths: list[str] = typer.Argument(None, metavar="FILES...", help="MEDLINE (.medline/.nbib), PubTator (.pubtator), "
+                                                      ".jsonl of {\"id\", \"text\", \"gene\"?} lines, or plain-text case reports."),
+                    gene: str = typer.Option(None, "--gene", help="Causal gene (HGNC symbol) of a single plain-text file."),
+                    pubmed: str = typer.Option(None, "--pubmed", help="Fetch the MEDLINE records of this PubMed query (Bio.Entrez)."),
+                    email: str = typer.Option(None, "--email", help="Your address, sent to NCBI with --pubmed (required there)."),
+                    max_records: int = typer.Option(100, "--max", min=1, help="--pubmed: at most this many records."),
+                    api_key: str = typer.Option(None, "--api-key", envvar="NCBI_API_KEY", help="--pubmed: NCBI API key (10 requests/s)."),
+                    show: int = typer.Option(20, "--show-problems", help="How many skipped records to list (all are in import_issue)."),
+                    json_out: bool = typer.Option(False, "--json", help="Print the report as JSON.")) -> None:
+    """Import case reports from literature text: HPO terms recognised by genedx's extractor, the causal
+    gene given or named in the text (flagged gene_from_text), the PMID as publication (source 'text').
+    Idempotent: the same records give the same case ids, replaced on re-import."""
+    from pathlib import Path
+
+    from genedx.cases.text_import import PLAIN, fetch_pubmed, import_text, read_documents, sniff_format
+    from genedx.errors import GenedxError
+    from genedx.extract.text import TermExtractor
+    from genedx.home import require_kb
+
+    paths = list(paths or [])
+    if not paths and not pubmed:
+        raise typer.BadParameter("give FILES or --pubmed QUERY", param_hint="FILES")
+    if pubmed and not email:
+        raise typer.BadParameter("--pubmed needs --email ADDR (NCBI asks for a contact address)", param_hint="--email")
+    if gene is not None:
+        if pubmed or len(paths) != 1:
+            raise typer.BadParameter("--gene applies to one plain-text file", param_hint="--gene")
+        from genedx.kb.genes import GeneNormalizer
+
+        known, how = GeneNormalizer.default().lookup(gene)
+        if known is None:
+            raise GenedxError(f"--gene {gene}: not a known HGNC symbol ({how}); nothing imported")
+        p = Path(paths[0])
+        if p.is_file() and sniff_format(p) != PLAIN:
+            raise GenedxError(f"{p}: --gene applies to a plain-text case report, and this file reads as "
+                              f"{sniff_format(p)} (give genes per record in a .jsonl instead)")
+    with db() as con:
+        require_kb(con)
+        docs = []
+        if pubmed:
+            with err_console.status(f"fetching PubMed records for {pubmed!r}"):
+                docs += fetch_pubmed(pubmed, email, max_records=max_records, api_key=api_key)
+        docs += list(read_documents(paths, gene=gene))
+        with err_console.status("loading the HPO term dictionary"):
+            extractor = TermExtractor.from_db(con)
+        with progress(transient=True) as bar:
+            task = bar.add_task("recognising terms", total=len(docs))
+            report = import_text(con, docs, extractor=extractor,
+                                 progress=lambda n, total: bar.update(task, completed=n))
+    if json_out:
+        console.print_json(json.dumps(report.to_dict()))
+        return
+    for p in report.errors:
+        err_console.print(f"[red]error:[/red] {p}", highlight=False, soft_wrap=True)
+    others = [p for p in report.problems if p not in set(report.errors)]
+    for p in others[:show]:
+        err_console.print(f"[yellow]warning:[/yellow] {p}", highlight=False, soft_wrap=True)
+    if len(others) > show:
+        err_console.print(f"... {len(others) - show} more (table import_issue)", highlight=False)
+    if report.gene_from_text:
+        err_console.print(f"gene taken from the text (gene_from_text): {', '.join(report.gene_from_text_ids)}",
+                          highlight=False, soft_wrap=True)
+    console.print(report.summary(), highlight=False, soft_wrap=True)
+
+
 @data_app.command("simulate")
 def simulate_cmd(cases_per_gene: int = typer.Option(20, help="Cases per gene (or per gene-disease with --per disease)."),
                  per: str = typer.Option("gene", help="gene | disease"),
