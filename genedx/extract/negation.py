@@ -39,7 +39,12 @@ _ASSERTING_VERBS = frozenset({"has", "had", "have", "shows", "showed", "shown", 
                               "demonstrates", "demonstrated", "is", "was", "were", "are", "with"})
 # A cue word that does not negate here ("not only", "no increase in", "not necessarily").
 _PSEUDO = frozenset({("not", "only"), ("no", "change"), ("no", "increase"), ("not", "necessarily"),
-                     ("no", "longer"), ("not", "uncommon"), ("not", "unusual"), ("no", "doubt")})
+                     ("no", "longer"), ("not", "uncommon"), ("not", "unusual"), ("no", "doubt"),
+                     # comparisons negate the difference, not the findings compared ("no difference
+                     # in survival between cells from basal cell naevus syndrome patients and ...")
+                     ("no", "difference"), ("no", "differences"),
+                     ("no", "correlation"), ("no", "association"), ("no", "relation"),
+                     ("not", "correlate"), ("not", "correlated"), ("not", "differ")})
 
 
 @dataclass(frozen=True)

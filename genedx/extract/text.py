@@ -37,8 +37,8 @@ import duckdb
 
 from genedx.extract.abbreviations import find_abbreviations
 from genedx.extract.negation import clause_ids, find_cues, negating_cue
-from genedx.extract.tokens import (MODIFIERS, Token, fold_plural, is_filler, normal_form, phrase_norms,
-                                   surface_form, tokenize)
+from genedx.extract.tokens import (MALFORMATION, MALFORMATION_FALLBACKS, MODIFIERS, Token, fold_plural, is_filler,
+                                   normal_form, phrase_norms, surface_form, tokenize)
 from genedx.kb.hpo import PHENOTYPIC_ABNORMALITY
 
 MAX_PHRASE_WORDS = 10  # content words in a dictionary key
@@ -96,7 +96,8 @@ class TermExtractor:
         self.one_word = one_word  # one-word key -> the surface forms it may match
         self.nested = nested
         self.max_words = max((len(k) for k in keys), default=0)
-        self.vocabulary = frozenset(w for k in keys for w in k)  # a window through any other word cannot match
+        # a window through any other word cannot match
+        self.vocabulary = frozenset({MALFORMATION, *(w for k in keys for w in k)})
 
     @classmethod
     def from_records(cls, records: Iterable[tuple[str, str, Iterable[str] | None]], nested: bool = True,
@@ -152,6 +153,7 @@ class TermExtractor:
                 continue
             every: list[str] = []
             core: list[str] = []
+            core_start = None  # first token of the window that is not a modifier
             for j in range(i, min(n, i + MAX_WINDOW_TOKENS)):
                 if j > i and broken[j]:
                     break
@@ -163,19 +165,34 @@ class TermExtractor:
                 every.append(t.norm)
                 if t.low not in MODIFIERS:
                     core.append(t.norm)
+                    if core_start is None:
+                        core_start = j
                 if len(core) > self.max_words:
                     break
-                hits = {tuple(sorted(every))}
-                # a modifier may lead a mention ("mild ataxia") but does not end one
+                hits = {tuple(sorted(every)): i}
+                # a modifier may lead a mention ("mild ataxia") but does not end one; a match
+                # without the modifiers starts after the leading ones ("severe | scoliosis")
                 if core and len(core) < len(every) and t.low not in MODIFIERS:
-                    hits.add(tuple(sorted(core)))
+                    hits.setdefault(tuple(sorted(core)), core_start)
                 if _cut_before_noun(text, toks, j):
                     continue
-                for key in hits:
-                    hit = self.keys.get(key)
-                    if hit and (len(key) > 1 or self._one_word_ok(key[0], toks[i:j + 1])):
-                        found.append(_Match(i, j + 1, *hit))
+                for key, a in hits.items():
+                    hit = self._lookup(key)
+                    if hit and (len(key) > 1 or self._one_word_ok(key[0], toks[a:j + 1])):
+                        found.append(_Match(a, j + 1, *hit))
         return found
+
+    def _lookup(self, key: tuple[str, ...]) -> tuple[str, str] | None:
+        """The term of a key; "X malformation" without its own entry is "Abnormal X morphology",
+        else "Abnormality of X"."""
+        hit = self.keys.get(key)
+        if hit is None and MALFORMATION in key:
+            rest = [w for w in key if w != MALFORMATION]
+            for extra in MALFORMATION_FALLBACKS:
+                hit = self.keys.get(tuple(sorted(rest + list(extra))))
+                if hit:
+                    break
+        return hit
 
     def _coordinated_matches(self, text: str, toks: list[Token], found: list[_Match]) -> list[_Match]:
         """Mentions that share their head with a coordinated one: in "palmar and plantar pits" or
@@ -197,9 +214,15 @@ class TermExtractor:
                     break
                 if c < 0 or toks[c].filler:
                     break
-                hit = self.keys.get(tuple(sorted([toks[c].norm, *rest])))
+                hit = self._lookup(tuple(sorted([toks[c].norm, *rest])))
                 if hit:
                     extra.append(_Match(c, m.b, *hit, kind="coordination"))
+                # a two-word conjunct: "posterior subcapsular or capsular cataract"
+                if c >= 1 and not toks[c - 1].filler and toks[c - 1].low not in MODIFIERS \
+                        and not _WINDOW_BREAK.search(text[toks[c - 1].end:toks[c].start]):
+                    hit2 = self._lookup(tuple(sorted([toks[c - 1].norm, toks[c].norm, *rest])))
+                    if hit2:
+                        extra.append(_Match(c - 1, m.b, *hit2, kind="coordination"))
                 k = c
         return extra
 
@@ -296,11 +319,13 @@ _FORM_WORDS = frozenset({"shape", "morphology", "structure", "appearance", "form
 
 
 def _widest_per_term(found: list[_Match]) -> list[_Match]:
-    """Drop a match that lies inside another match of the same term; order by position, wider first."""
+    """One match per term over overlapping words: a window match before a coordination one, then the
+    widest, then the one ending last (English noun phrases end on their head: "nevoid basal cell" |
+    "basal cell carcinoma" keeps the second); order by position, wider first."""
     by_term: dict[str, list[_Match]] = {}
-    for m in sorted(found, key=lambda m: (m.a, -(m.b - m.a))):
+    for m in sorted(found, key=lambda m: (m.kind != "window", -(m.b - m.a), -m.b)):
         kept = by_term.setdefault(m.id, [])
-        if not any(k.a <= m.a and m.b <= k.b for k in kept):
+        if not any(k.a < m.b and m.a < k.b for k in kept):
             kept.append(m)
     return sorted((m for ms in by_term.values() for m in ms), key=lambda m: (m.a, -(m.b - m.a)))
 

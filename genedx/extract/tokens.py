@@ -7,7 +7,8 @@ The normal form of a word is, in order:
    ``retard, retardation, retarded``), the cluster's first word standing for it;
 2. else the Snowball English stem (``snowballstemmer``) after a plural fold;
 3. then a small hand-written table of *concept* equivalences that no morphology gives: the words
-   for "abnormality" ("anomaly", "malformation", "manifestation", ...) and anatomical adjectives
+   for "abnormality" ("anomaly", "defect", "manifestation", ...; "malformation" is its own concept that
+   falls back to "abnormal ... morphology") and anatomical adjectives
    with their nouns ("renal" / "kidney", "cutaneous" / "skin"). Written from anatomy and HPO's own
    label patterns ("Abnormality of the kidney", "Abnormal renal morphology"), not from a corpus.
 
@@ -46,9 +47,12 @@ MODIFIERS = frozenset({"mild", "mildly", "moderate", "moderately", "severe", "se
 
 # Concept equivalences (see the module docstring), applied to whole lower-case words.
 _CONCEPT_WORDS = {
-    "abnorm": ("abnormality", "abnormalities", "abnormal", "anomaly", "anomalies", "anomalous", "malformation",
-               "malformations", "malformed", "manifestation", "manifestations", "defect", "defects", "disorder",
-               "disorders"),
+    "abnorm": ("abnormality", "abnormalities", "abnormal", "anomaly", "anomalies", "anomalous",
+               "manifestation", "manifestations", "defect", "defects", "disorder", "disorders"),
+    # a malformation is a *structural* abnormality: HPO files "Renal malformation" under "Abnormal renal
+    # morphology", not "Abnormality of the kidney"; the matcher falls back from "malform" to
+    # "abnorm" + "morpholog", then to "abnorm" (``MALFORMATION_FALLBACKS``)
+    "malform": ("malformation", "malformations", "malformed"),
     "numer": ("numerous", "multiple", "many"),
     "kidney": ("renal", "kidney", "kidneys", "nephric"),
     "skin": ("skin", "cutaneous", "dermal", "dermatologic", "dermatological"),
@@ -69,6 +73,8 @@ _CONCEPT_WORDS = {
     "bone": ("bone", "bones", "osseous", "skeletal"),
 }
 _CONCEPT = {w: key for key, words in _CONCEPT_WORDS.items() for w in words}
+MALFORMATION = "malform"
+MALFORMATION_FALLBACKS = (("abnorm", "morpholog"), ("abnorm",))
 
 # Equivalences the stemmer misses (British spellings, "absence" / "absent"), applied to stems.
 _STEM_EQUIV = {"absenc": "absent", "tumour": "tumor", "oedema": "edema", "haemorrhag": "hemorrhag",
