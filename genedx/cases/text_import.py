@@ -311,8 +311,8 @@ NETWORK_ERRORS = (URLError, HTTPError, socket.error, socket.timeout, HTTPExcepti
 
 def fetch_pubmed(query: str, email: str, max_records: int = 100, batch: int = 200,
                  api_key: str | None = None) -> list[TextDocument]:
-    """MEDLINE records for a PubMed query, fetched with Biopython's ``Bio.Entrez`` (esearch with the
-    history server, then efetch ``rettype=medline, retmode=text`` in batches, parsed by
+    """MEDLINE records for a PubMed query, fetched with Biopython's ``Bio.Entrez`` (esearch for at most
+    ``max_records`` PMIDs, then efetch ``rettype=medline, retmode=text`` in batches, parsed by
     ``Bio.Medline``). Biopython spaces the requests (NCBI's 3/s, 10/s with ``api_key``) and retries
     transient failures. No connection raises ``GenedxError`` saying PubMed could not be reached."""
     from Bio import Entrez, Medline
@@ -327,7 +327,7 @@ def fetch_pubmed(query: str, email: str, max_records: int = 100, batch: int = 20
     Entrez.sleep_between_tries = 3
     origin = f"pubmed:{query}"
     try:
-        with Entrez.esearch(db="pubmed", term=query, retmax=max_records, usehistory="y") as h:
+        with Entrez.esearch(db="pubmed", term=query, retmax=max_records) as h:
             found = Entrez.read(h)
         ids = list(found.get("IdList", []))[:max_records]
         if not ids:
@@ -344,8 +344,9 @@ def fetch_pubmed(query: str, email: str, max_records: int = 100, batch: int = 20
     except NETWORK_ERRORS as e:
         raise GenedxError(f"PubMed could not be reached ({_one_line(e)}); check the network, or export the "
                           f"records as MEDLINE and import the file") from None
-    except RuntimeError as e:   # Entrez reports a bad query or a server-side error this way
-        raise GenedxError(f"PubMed refused the query {query!r}: {_one_line(e)}") from None
+    except (RuntimeError, ValueError) as e:   # Entrez's way to report a bad query, a server error, or an
+        # answer that is not the XML it expects (Bio.Entrez.Parser errors are ValueErrors)
+        raise GenedxError(f"PubMed refused the query {query!r} or answered unreadably: {_one_line(e)}") from None
 
 
 def _one_line(e: BaseException) -> str:

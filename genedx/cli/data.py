@@ -72,7 +72,7 @@ def import_(paths: list[str] = typer.Argument(..., help="Phenopacket JSON files,
 
 
 @data_app.command("import-text")
-def import_text_cmd(paths: list[str] = typer.Argument(None, metavar="FILES...", help="MEDLINE (.medline/.nbib), PubTator (.pubtator), "
+def import_text_cmd(paths: list[str] = typer.Argument(None, metavar="FILES", help="MEDLINE (.medline/.nbib), PubTator (.pubtator), "
                                                       ".jsonl of {\"id\", \"text\", \"gene\"?} lines, or plain-text case reports."),
                     gene: str = typer.Option(None, "--gene", help="Causal gene (HGNC symbol) of a single plain-text file."),
                     pubmed: str = typer.Option(None, "--pubmed", help="Fetch the MEDLINE records of this PubMed query (Bio.Entrez)."),
