@@ -140,3 +140,82 @@ def test_from_db_real_kb_note(real_home):
     assert ("HP:0001252", "absent") in got           # Hypotonia
     assert ("HP:0002315", "absent") in got           # Headache
     assert "HP:0000006" not in {i for i, _ in got}   # inheritance is not a phenotype here
+
+
+# ---- the real ontology: cases from issue 14 -------------------------------------------------------
+@pytest.fixture(scope="module")
+def real_ex(real_home) -> TermExtractor:
+    con = connect(real_home, read_only=True)
+    try:
+        return TermExtractor.from_db(con)
+    finally:
+        con.close()
+
+
+def test_hyphenated_non_does_not_negate_the_mention(real_ex):
+    # "non-VIII" qualifies "VIII" only: the nerve tumours are present
+    terms = real_ex.extract("Patients develop non-VIII nerve tumors.")
+    assert terms and all(not t.negated and t.cue is None for t in terms)
+    assert ("HP:0002664", "present") in found(real_ex, "Patients develop non-VIII nerve tumors.")  # Neoplasm
+
+
+def test_no_seizures_is_absent(real_ex):
+    (t,) = real_ex.extract("No seizures.")
+    assert (t.id, t.status, t.cue, t.text) == ("HP:0001250", "absent", "no", "seizures")
+
+
+def test_absence_of_the_corpus_callosum_is_a_finding_not_a_negation(real_ex):
+    text = "MRI showed absence of the corpus callosum."
+    terms = real_ex.extract(text)
+    assert [(t.id, t.status, t.text) for t in terms] == [
+        ("HP:0001274", "present", "absence of the corpus callosum")]  # Agenesis of corpus callosum
+    # ... and the words do not negate what follows in the clause either
+    assert ("HP:0000252", "present") in found(real_ex, "Absence of the corpus callosum and microcephaly.")
+
+
+def test_abbreviation_defined_in_text_is_recognised_later(real_ex):
+    text = ("Brachydactyly type A1 (BDA1) is an autosomal dominant disorder. "
+            "All BDA1 patients had short middle phalanges.")
+    second = text.rindex("BDA1")
+    hits = [m for m in real_ex.mentions(text) if m.start == second]
+    assert [(m.id, m.text, m.negated) for m in hits] == [("HP:0009371", "BDA1", False)]  # Type A1 brachydactyly
+    # an undefined short form is not a mention
+    assert not [m for m in real_ex.mentions("All BDA1 patients.") if m.text == "BDA1"]
+
+
+def test_nested_mentions_yield_the_inner_concepts(real_ex):
+    terms = real_ex.extract("He had bilateral vestibular schwannomas.")
+    assert [(t.id, t.text) for t in terms] == [
+        ("HP:0009589", "bilateral vestibular schwannomas"),   # Bilateral vestibular schwannoma
+        ("HP:0009588", "vestibular schwannomas"),             # Vestibular schwannoma
+        ("HP:0100008", "schwannomas")]                        # Schwannoma
+
+
+def test_span_leaves_out_leading_modifiers_the_label_lacks(real_ex):
+    text = "She has severe scoliosis and unilateral microphthalmia."
+    assert [(t.id, t.text) for t in real_ex.extract(text)] == [("HP:0002650", "scoliosis"),
+                                                                ("HP:0000568", "microphthalmia")]
+
+
+def test_malformation_means_abnormal_morphology(real_ex):
+    # "Abnormal renal morphology" (its synonym "Renal malformation"), not "Abnormality of the kidney"
+    assert found(real_ex, "malformations of the kidney") == [("HP:0012210", "present")]
+    assert found(real_ex, "Anomalies of the kidney") == [("HP:0000077", "present")]
+
+
+def test_one_mention_per_term_over_overlapping_words(real_ex):
+    # "nevoid basal cell" (synonym "basal cell nevus") and "basal cell carcinoma" overlap: the head wins
+    text = "Nevoid basal cell carcinoma syndrome"
+    bcc = [m for m in real_ex.mentions(text) if m.id == "HP:0002671"]
+    assert [m.text for m in bcc] == ["basal cell carcinoma"]
+
+
+def test_comparison_is_not_a_negation_of_the_findings(real_ex):
+    text = "No difference in survival was observed between cells from basal cell carcinoma patients."
+    assert ("HP:0002671", "present") in found(real_ex, text)
+    assert found(real_ex, "No significant scoliosis.") == [("HP:0002650", "absent")]
+
+
+def test_coordinated_two_word_conjunct(real_ex):
+    ids = {i for i, _ in found(real_ex, "posterior subcapsular or capsular cataract")}
+    assert {"HP:0007787", "HP:0100017"} <= ids   # Posterior subcapsular / Capsular cataract
