@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-SOURCES = ("phenopacket", "simulated", "user")
+SOURCES = ("phenopacket", "simulated", "user", "text")
 
 
 @dataclass

@@ -201,7 +201,7 @@ def split_cmd(by: str = typer.Option("publication", help="publication | case | g
 @data_app.command("export")
 def export_cmd(split: str = typer.Option(..., "--split", help="train | validation | test | all"),
                out: str = typer.Option(..., "--out", help="Output .jsonl file."),
-               source: str = typer.Option(None, help="Only cases of this source (phenopacket/simulated/user)."),
+               source: str = typer.Option(None, help="Only cases of this source (phenopacket/simulated/user/text)."),
                no_ids: bool = typer.Option(False, "--no-ids", help="HPO labels without their ids in the report."),
                mode: str = typer.Option("closed", "--mode", help="closed (report + instructions) | retrieval "
                                         "(also the ranker's top-K candidate genes with their key phenotypes)."),
