@@ -195,6 +195,50 @@ def test_diagnose_free_text_extraction_confirm(at):
     assert not at.exception and len(table_genes(at)) == 20
 
 
+def highlighted(app: AppTest, cls: str = "dx-note") -> str:
+    """The HTML of the Free text tab's highlighted note (or its legend, ``cls="dx-legend"``)."""
+    (h,) = [h.value for h in app.html if f'class="{cls}"' in h.value]
+    return h
+
+
+def test_diagnose_free_text_highlights_and_flip_reaches_the_ranked_case(at):
+    at.text_area(key="dx_text").set_value("Atrial septal defect. No seizures.")
+    at.button(key="dx_extract").click().run()
+    assert [(t[0], t[3]) for t in at.session_state.dx_extracted] == [
+        ("HP:0001631", False), ("HP:0001671", False), ("HP:0001250", True)]
+    note = highlighted(at)
+    # both colours, on the right words; the note's text is HTML-escaped, the legend names the colours
+    assert re.search(r'class="dx-hl dx-present[^"]*"[^>]*>Atrial ', note)
+    assert re.search(r'class="dx-hl dx-absent"[^>]*>seizures</span>', note)
+    assert "No " in note and "dx-dropped" not in note
+    legend = highlighted(at, "dx-legend")
+    assert all(c in legend for c in ("dx-present", "dx-absent", "dx-dropped"))
+    # flip Atrial septal defect to absent, drop the nested ancestor, flip seizures to present
+    at.button(key="dx_xflip_0").click().run()
+    assert at.session_state["dx_neg_0"] is True
+    assert "absent" in at.checkbox(key="dx_use_0").label and "flipped" in at.checkbox(key="dx_use_0").label
+    assert re.search(r'class="dx-hl dx-absent[^"]*"[^>]*>Atrial ', highlighted(at))
+    at.checkbox(key="dx_use_1").uncheck().run()
+    assert "dx-dropped" in highlighted(at)
+    at.button(key="dx_xflip_2").click().run()
+    assert re.search(r'class="dx-hl dx-present"[^>]*>seizures</span>', highlighted(at))
+    at.button(key="dx_add_extracted").click().run()
+    assert at.session_state.dx_present == ["HP:0001250"] and at.session_state.dx_absent == ["HP:0001631"]
+    assert not [h for h in at.html if "dx-note" in h.value]  # the highlight goes once the terms are in the case
+    at.button(key="dx_rank").click().run()
+    assert not at.exception
+    ranked = at.session_state.dx_result["case"]
+    assert ranked.present == ["HP:0001250"] and ranked.absent == ["HP:0001631"]
+
+
+def test_diagnose_free_text_note_is_escaped():
+    from genedx.extract.highlight import Span, highlight_html
+    out = highlight_html("<script>x</script> seizures\nataxia", [Span(19, 27, "dx-absent", 'Seizure "x"'),
+                                                                   Span(28, 34, "dx-present", "Ataxia")])
+    assert "<script>" not in out and "&lt;script&gt;" in out and "<br>" in out
+    assert 'title="Seizure &quot;x&quot;"' in out
+
+
 def test_diagnose_free_text_without_terms_says_so(at):
     at.text_area(key="dx_text").set_value("The weather was fine.")
     at.button(key="dx_extract").click().run()

@@ -16,7 +16,8 @@ from genedx.errors import GenedxError
 S = st.session_state
 PREDICTOR_LABELS = {lib.RANKER: "Phenotype ranker{default}", lib.RERANKER: "Learned re-ranker{default}"}
 for key, default in (("dx_present", []), ("dx_absent", []), ("dx_sex", "unknown"), ("dx_age", None),
-                     ("dx_extracted", []), ("dx_result", None), ("dx_notice", None), ("dx_error", None)):
+                     ("dx_extracted", []), ("dx_note", ""), ("dx_spans", []), ("dx_result", None),
+                     ("dx_notice", None), ("dx_error", None)):
     S.setdefault(key, default)
 
 # Sex and age live in plain keys (dx_sex, dx_age); their widgets use their own keys (dx_sex_w, dx_age_w),
@@ -78,25 +79,60 @@ def flip_term(term: str) -> None:
 
 
 def clear_case() -> None:
-    S.dx_present, S.dx_absent, S.dx_result, S.dx_extracted = [], [], None, []
+    S.dx_present, S.dx_absent, S.dx_result = [], [], None
+    S.dx_extracted, S.dx_note, S.dx_spans = [], "", []
     S.dx_error, S.dx_notice = None, None
     set_basic("unknown", None)
 
 
+# Free text: S.dx_extracted holds one (id, label, text, negated, cue) per term as the extractor found
+# it; the clinician's decisions live in S["dx_use_<i>"] (keep the term) and S["dx_neg_<i>"] (absent),
+# S.dx_note / S.dx_spans the extracted note and every mention (start, end, term index, negated, cue).
 def extract_text() -> None:
     text = S.get("dx_text", "")
     ex = lib.term_extractor(str(home.root), release)
-    S.dx_extracted = [(m.id, m.label, m.text, m.negated, m.cue) for m in ex.extract(text)]
-    for i in range(len(S.dx_extracted)):
+    terms = ex.extract(text)
+    index_of = {m.id: i for i, m in enumerate(terms)}
+    for k in [k for k in S if isinstance(k, str) and k.startswith(("dx_use_", "dx_neg_"))]:
+        del S[k]
+    S.dx_extracted = [(m.id, m.label, m.text, m.negated, m.cue) for m in terms]
+    S.dx_note = text
+    S.dx_spans = [(m.start, m.end, index_of[m.id], m.negated, m.cue) for m in ex.mentions(text) if m.id in index_of]
+    for i, m in enumerate(terms):
         S[f"dx_use_{i}"] = True
+        S[f"dx_neg_{i}"] = m.negated
     S.dx_error = None if S.dx_extracted or not text.strip() else "no HPO term found in the text"
 
 
+def extracted_negated(i: int) -> bool:
+    """The clinician's status of extracted term ``i`` (the extractor's until flipped)."""
+    return bool(S.get(f"dx_neg_{i}", S.dx_extracted[i][3]))
+
+
+def flip_extracted(i: int) -> None:
+    S[f"dx_neg_{i}"] = not extracted_negated(i)
+
+
 def add_extracted() -> None:
-    for i, (term, _, _, negated, _) in enumerate(S.dx_extracted):
+    for i, (term, _, _, _, _) in enumerate(S.dx_extracted):
         if S.get(f"dx_use_{i}", True):
-            add_terms([term], "absent" if negated else "present")
-    S.dx_extracted = []
+            add_terms([term], "absent" if extracted_negated(i) else "present")
+    S.dx_extracted, S.dx_note, S.dx_spans = [], "", []
+
+
+def note_html() -> str:
+    """The extracted note with every mention coloured by its term's current status."""
+    from genedx.extract.highlight import Span, highlight_html
+    spans = []
+    for start, end, i, mention_negated, cue in S.dx_spans:
+        term, label = S.dx_extracted[i][:2]
+        use, negated = S.get(f"dx_use_{i}", True), extracted_negated(i)
+        status = "dropped" if not use else ("absent" if negated else "present")
+        title = f"{label} ({term}): {status}"
+        if mention_negated:
+            title += f"; this mention is negated by “{cue}”"
+        spans.append(Span(start, end, f"dx-{status}", title))
+    return highlight_html(S.dx_note, spans)
 
 
 def load_phenopacket() -> None:
@@ -178,10 +214,21 @@ with left:
                      placeholder="e.g. 2-year-old boy with febrile seizures and developmental delay. No hypotonia.")
         st.button("Extract HPO terms", key="dx_extract", on_click=extract_text)
         if S.dx_extracted:
-            st.write("Found in the note (uncheck what is wrong, then add):")
+            from genedx.extract.highlight import legend_html
+            st.write("Found in the note (uncheck what is wrong, flip present / absent, then add):")
+            with st.container(border=True):
+                st.html(note_html())
+                st.html(legend_html())
             for i, (term, label, text, negated, cue) in enumerate(S.dx_extracted):
-                status = f"**absent** (“{cue}”)" if negated else "**present**"
-                st.checkbox(f"{label} ({term}) — {status} — from “{text}”", key=f"dx_use_{i}")
+                now = extracted_negated(i)
+                if now == negated:
+                    status = f"**absent** (“{cue}”)" if negated else "**present**"
+                else:
+                    status = "**absent** (flipped)" if now else f"**present** (flipped; the note says “{cue}”)"
+                c_box, c_flip = st.columns([10, 1], vertical_alignment="center", gap="small")
+                c_box.checkbox(f"{label} ({term}) — {status} — from “{text}”", key=f"dx_use_{i}")
+                c_flip.button("", icon=":material/swap_horiz:", key=f"dx_xflip_{i}", on_click=flip_extracted,
+                              args=(i,), help=f"mark as {'present' if now else 'absent'}", type="tertiary")
             st.button("Add checked terms to the case", key="dx_add_extracted", on_click=add_extracted, type="primary")
     with t_ids:
         st.text_input("HPO ids", key="dx_ids", placeholder="HP:0001250, HP:0001263")
