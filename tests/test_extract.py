@@ -219,3 +219,15 @@ def test_comparison_is_not_a_negation_of_the_findings(real_ex):
 def test_coordinated_two_word_conjunct(real_ex):
     ids = {i for i, _ in found(real_ex, "posterior subcapsular or capsular cataract")}
     assert {"HP:0007787", "HP:0100017"} <= ids   # Posterior subcapsular / Capsular cataract
+
+
+def test_laboratory_wording_and_direction_synonyms(real_ex):
+    # "serum", "level" are optional; "elevated" / "increased" and "reduced" / "decreased" are one direction
+    assert ("HP:0003236", "present") in found(real_ex, "Serum creatine kinase level was elevated.")
+    assert ("HP:0003155", "present") in found(real_ex, "Increased level of alkaline phosphatase.")
+    assert ("HP:0001315", "present") in found(real_ex, "Diminished tendon reflexes.")  # Reduced tendon reflexes
+    # without a direction the level words stay: "abnormal protein" is not an abnormal protein level
+    assert "HP:0010876" not in {i for i, _ in found(real_ex, "an abnormal protein")}
+    assert found(real_ex, "lack of concentration") == [("HP:0031987", "present")]
+    # "lower" before a noun is not "low": no Hypotonia from "muscle tone in his lower limbs"
+    assert "HP:0001252" not in {i for i, _ in found(real_ex, "muscle tone in his lower limbs")}

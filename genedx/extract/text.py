@@ -37,8 +37,8 @@ import duckdb
 
 from genedx.extract.abbreviations import find_abbreviations
 from genedx.extract.negation import clause_ids, find_cues, negating_cue
-from genedx.extract.tokens import (MALFORMATION, MALFORMATION_FALLBACKS, MODIFIERS, Token, fold_plural, is_filler,
-                                   normal_form, phrase_norms, surface_form, tokenize)
+from genedx.extract.tokens import (DIRECTIONS, LAB_WORDS, MALFORMATION, MALFORMATION_FALLBACKS, MODIFIERS, Token,
+                                   fold_plural, is_filler, normal_form, phrase_norms, surface_form, tokenize)
 from genedx.kb.hpo import PHENOTYPIC_ABNORMALITY
 
 MAX_PHRASE_WORDS = 10  # content words in a dictionary key
@@ -116,6 +116,10 @@ class TermExtractor:
                     continue
                 if key not in keys or (i == 0 and key not in from_label):
                     keys[key] = (term_id, label)
+                lab = tuple(sorted(phrase_norms(" ".join(w for w in re.findall(r"[A-Za-z0-9]+", phrase)
+                                                         if w.lower() not in LAB_WORDS))))
+                if len(lab) > 1 and lab != key and DIRECTIONS.intersection(lab):
+                    keys.setdefault(lab, (term_id, label))
                 if i == 0:
                     from_label.add(key)
                 if len(key) == 1:
@@ -308,13 +312,16 @@ _ADJECTIVE_END = re.compile(r"(?:ar|al|ic|ous|ary|oid|ive)$")
 def _cut_before_noun(text: str, toks: list[Token], j: int) -> bool:
     """True when a window would end on an adjective that modifies the next word ("hyperplasia of
     the mandibular | coronoid processes"): the mention would cut a noun phrase in two."""
-    if j + 1 >= len(toks) or not _ADJECTIVE_END.search(toks[j].low) or len(toks[j].low) < 5:
+    low = toks[j].low
+    if j + 1 >= len(toks) or not (low in _POSITION_ADJECTIVES or (_ADJECTIVE_END.search(low) and len(low) >= 5)):
         return False
     nxt = toks[j + 1]
     return (text[toks[j].end:nxt.start].strip() == "" and not nxt.filler and nxt.text[0].islower()
             and nxt.low not in _FORM_WORDS)
 
 
+# "lower" is also "low" to the stemmer: "muscle tone in his lower | limbs" is not "low muscle tone"
+_POSITION_ADJECTIVES = frozenset({"lower", "upper", "inner", "outer"})
 _FORM_WORDS = frozenset({"shape", "morphology", "structure", "appearance", "form", "configuration"})
 
 

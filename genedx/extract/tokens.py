@@ -32,6 +32,12 @@ _STEMMER = snowballstemmer.stemmer("english")
 # falx cerebri"); they are dropped from dictionary keys and skipped inside text windows.
 FILLERS = frozenset({"of", "the", "a", "an", "in", "on", "at", "to", "and", "or", "with", "for", "from",
                      "by", "as", "is", "are", "was", "were", "be", "its", "their", "his", "her"})
+# Laboratory wording, optional like the modifiers below: "elevated serum creatine kinase levels" is
+# "Elevated circulating creatine kinase concentration". A dictionary phrase with a direction
+# ("Elevated", "Decreased") also gets a key without these words; "Abnormal circulating protein
+# concentration" does not (without them it would be "abnormal protein").
+LAB_WORDS = frozenset({"serum", "plasma", "circulating", "level", "levels", "concentration", "concentrations"})
+DIRECTIONS = frozenset({"increas", "decreas"})
 # Modifiers a mention may carry that the HPO label usually does not ("MILD ataxia", "BILATERAL
 # vestibular schwannomas"); skipped inside windows, but still matched where a label has them.
 MODIFIERS = frozenset({"mild", "mildly", "moderate", "moderately", "severe", "severely", "marked", "markedly",
@@ -43,7 +49,7 @@ MODIFIERS = frozenset({"mild", "mildly", "moderate", "moderately", "severe", "se
                        "late", "onset", "childhood", "adult", "infantile", "juvenile", "lifetime", "some",
                        "all", "other", "various", "distinct", "distinctive", "striking", "obvious",
                        "apparent", "possible", "persistent", "chronic", "acute", "isolated", "minor",
-                       "major", "small", "large", "partial", "complete", "total"})
+                       "major", "small", "large", "partial", "complete", "total"}) | LAB_WORDS
 
 # Concept equivalences (see the module docstring), applied to whole lower-case words.
 _CONCEPT_WORDS = {
@@ -71,6 +77,9 @@ _CONCEPT_WORDS = {
     "nervous": ("nervous", "neurologic", "neurological", "neural"),
     "joint": ("joint", "joints", "articular"),
     "bone": ("bone", "bones", "osseous", "skeletal"),
+    # HPO says "Decreased" and "Reduced", "Elevated" and "Increased" for the same direction
+    "decreas": ("decreased", "decrease", "decreases", "reduced", "reduction", "diminished"),
+    "increas": ("increased", "increase", "increases", "elevated", "elevation"),
 }
 _CONCEPT = {w: key for key, words in _CONCEPT_WORDS.items() for w in words}
 MALFORMATION = "malform"
