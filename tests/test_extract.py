@@ -231,3 +231,7 @@ def test_laboratory_wording_and_direction_synonyms(real_ex):
     assert found(real_ex, "lack of concentration") == [("HP:0031987", "present")]
     # "lower" before a noun is not "low": no Hypotonia from "muscle tone in his lower limbs"
     assert "HP:0001252" not in {i for i, _ in found(real_ex, "muscle tone in his lower limbs")}
+
+
+def test_adverb_inside_a_mention_is_skipped(real_ex):
+    assert ("HP:0012473", "present") in found(real_ex, "Her tongue was obviously atrophic.")  # Tongue atrophy

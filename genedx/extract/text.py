@@ -152,8 +152,11 @@ class TermExtractor:
         found: list[_Match] = []
         n = len(toks)
         broken = [k > 0 and bool(_WINDOW_BREAK.search(text[toks[k - 1].end:toks[k].start])) for k in range(n)]
+        # an adverb outside the lexicon is skipped like a function word ("the tongue was obviously atrophic")
+        skip = [t.filler or (len(t.low) > 4 and t.low.endswith("ly") and t.norm not in self.vocabulary
+                             and t.low not in MODIFIERS) for t in toks]
         for i in range(n):
-            if toks[i].filler:
+            if skip[i]:
                 continue
             every: list[str] = []
             core: list[str] = []
@@ -162,7 +165,7 @@ class TermExtractor:
                 if j > i and broken[j]:
                     break
                 t = toks[j]
-                if t.filler:
+                if skip[j]:
                     continue
                 if t.norm not in self.vocabulary and t.low not in MODIFIERS:
                     break

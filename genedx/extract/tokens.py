@@ -45,7 +45,7 @@ MODIFIERS = frozenset({"mild", "mildly", "moderate", "moderately", "severe", "se
                        "several", "slight", "slightly", "significant", "congenital", "progressive",
                        "profound", "extreme", "extremely", "very", "frequent", "recurrent", "occasional",
                        "typical", "characteristic", "prominent", "variable", "associated", "also", "both",
-                       "symmetric", "symmetrical", "asymmetric", "diffuse", "generalised", "focal", "early",
+                       "symmetric", "symmetrical", "asymmetric", "diffuse", "generalised", "generalized", "focal", "early",
                        "late", "onset", "childhood", "adult", "infantile", "juvenile", "lifetime", "some",
                        "all", "other", "various", "distinct", "distinctive", "striking", "obvious",
                        "apparent", "possible", "persistent", "chronic", "acute", "isolated", "minor",
