@@ -216,6 +216,9 @@ with left:
         if S.dx_extracted:
             from genedx.extract.highlight import legend_html
             st.write("Found in the note (uncheck what is wrong, flip present / absent, then add):")
+            if S.get("dx_text", "") != S.dx_note:
+                st.caption("The note was edited after this extraction: press **Extract HPO terms** again "
+                           "to update the terms.")
             with st.container(border=True):
                 st.html(note_html())
                 st.html(legend_html())

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 # class -> inline style (inline, so that the colours survive HTML sanitisers that drop <style>)
 STYLES = {
-    "dx-present": "background:#c3f0ca;color:#0b3d17;border-radius:3px;padding:0 1px",
-    "dx-absent": "background:#ffd6d6;color:#5c0b0b;border-radius:3px;padding:0 1px",
-    "dx-dropped": "background:#ececec;color:#6b6b6b;text-decoration:line-through;border-radius:3px;padding:0 1px",
+    "dx-present": "background:#c3f0ca;color:#0b3d17;border-radius:2px",
+    "dx-absent": "background:#ffd6d6;color:#5c0b0b;border-radius:2px",
+    "dx-dropped": "background:#ececec;color:#6b6b6b;text-decoration:line-through;border-radius:2px",
 }
 NESTED_STYLE = "border-bottom:2px dotted #555"
 LEGEND = {"dx-present": "present", "dx-absent": "absent", "dx-dropped": "dropped (not added)"}
