@@ -15,9 +15,11 @@ The method:
   whose *label* it is;
 * matching: every window of a sentence part (no punctuation inside) that starts and ends on a
   content word is looked up, once with all its words and once without degree/laterality modifiers
-  ("mild", "bilateral"); so word order, inserted function words and modifiers do not matter, and
+  and laboratory words ("mild", "bilateral", "serum", "levels"; the match then starts after the
+  leading ones); so word order, inserted function words, adverbs and modifiers do not matter, and
   every nested concept is found ("bilateral vestibular schwannomas" gives Bilateral vestibular
-  schwannoma, Vestibular schwannoma and Schwannoma);
+  schwannoma, Vestibular schwannoma and Schwannoma); the same term over overlapping words is one
+  match; "A and B head" coordinations are tried with one- and two-word conjuncts;
 * abbreviations: "long form (SF)" definitions (``genedx.extract.abbreviations``) whose long form
   is a mention make every later "SF" a mention of the same term;
 * negation: ``genedx.extract.negation`` (NegEx-style cues and clause scope).

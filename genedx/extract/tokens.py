@@ -8,9 +8,10 @@ The normal form of a word is, in order:
 2. else the Snowball English stem (``snowballstemmer``) after a plural fold;
 3. then a small hand-written table of *concept* equivalences that no morphology gives: the words
    for "abnormality" ("anomaly", "defect", "manifestation", ...; "malformation" is its own concept that
-   falls back to "abnormal ... morphology") and anatomical adjectives
-   with their nouns ("renal" / "kidney", "cutaneous" / "skin"). Written from anatomy and HPO's own
-   label patterns ("Abnormality of the kidney", "Abnormal renal morphology"), not from a corpus.
+   falls back to "abnormal ... morphology"), anatomical adjectives with their nouns ("renal" /
+   "kidney", "cutaneous" / "skin") and the two directions ("reduced" / "decreased", "elevated" /
+   "increased"). Written from anatomy and HPO's own label patterns ("Abnormality of the kidney",
+   "Abnormal renal morphology"), not from a corpus.
 
 The same normal form is applied to dictionary phrases and to text, and it is cached.
 """
