@@ -189,3 +189,18 @@ def test_compact_layout_is_short_and_leaves_out_the_absent_term_habit(con):
     assert pb.options()["layout"] == "compact"
     with pytest.raises(GenedxError, match="prompt layout must be one of full, compact"):
         PromptBuilder.from_db(con, "closed", layout="tiny")
+
+
+def test_adapter_only_dir_is_prompted_with_its_base_models_layout(tmp_path):
+    """A LoRA run's adapter/ has no genedx_model.json: prompting it with the default (full) layout instead of
+    the compact one it was trained on cost 7 points top@1 in a measurement (bench/RESULTS.md)."""
+    from genedx.model.prompts import model_prompt_options
+    base = tmp_path / "sft"
+    base.mkdir()
+    (base / "genedx_model.json").write_text(json.dumps({"prompt": {"layout": "compact", "top_k": 6}}))
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": str(base)}))
+    assert model_prompt_options(adapter) == {"layout": "compact", "top_k": 6}
+    (adapter / "adapter_config.json").write_text("{broken")
+    assert model_prompt_options(adapter) == {}

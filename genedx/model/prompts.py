@@ -50,9 +50,19 @@ def load_labels(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
 
 
 def model_prompt_options(model_dir: str | Path | None) -> dict[str, Any]:
-    """The prompt knobs a model was trained with (empty for models genedx did not train)."""
-    from genedx.model.load import read_model_meta
-    saved = read_model_meta(model_dir).get("prompt") or {}
+    """The prompt knobs a model was trained with (empty for models genedx did not train). An adapter-only
+    dir (a LoRA run's ``adapter/``) carries no ``genedx_model.json``: its base model's knobs apply, so the
+    adapter is prompted exactly as it was trained."""
+    from genedx.model.load import read_model_meta, resolve_model_dirs
+    meta = read_model_meta(model_dir)
+    if not meta and model_dir is not None:
+        try:
+            base, adapter = resolve_model_dirs(model_dir)
+        except GenedxError:
+            base, adapter = None, None
+        if adapter is not None:
+            meta = read_model_meta(base)
+    saved = meta.get("prompt") or {}
     return {k: saved[k] for k in PROMPT_KEYS if k in saved}
 
 
