@@ -49,6 +49,7 @@ from genedx.extract.corpus import GoldDoc, normalise_gold, read_gsc, read_jax, s
 from genedx.extract.text import TermExtractor  # noqa: E402
 from genedx.home import Home, connect, meta_get  # noqa: E402
 from genedx.kb.build import build_kb  # noqa: E402
+from results_md import write_section  # noqa: E402  (bench/ is the script dir: on sys.path)
 
 DATA = ROOT.parent / "shared" / "data" / "hpo-text"
 HEAD = "## Free-text phenotype recognition (issue 14)"
@@ -249,20 +250,6 @@ def run_before(rev: str, data: Path, home: Path) -> list[dict]:
 NOTES_MARK = "<!-- hand-written notes below are kept by bench_extract.py -->"
 
 
-def write_results(text: str) -> None:
-    path = ROOT / "bench" / "RESULTS.md"
-    old = path.read_text() if path.exists() else "# Benchmark results\n"
-    if HEAD in old:
-        start = old.index(HEAD)
-        nxt = old.find("\n## ", start + len(HEAD))
-        section = old[start:nxt if nxt >= 0 else len(old)]
-        notes = section[section.index(NOTES_MARK):].rstrip() + "\n" if NOTES_MARK in section else ""
-        old = old[:start] + text.rstrip() + "\n" + ("\n" + notes if notes else "") + (old[nxt:] if nxt >= 0 else "")
-    else:
-        old = old.rstrip() + "\n\n" + text.rstrip() + "\n"
-    path.write_text(old)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=DATA)
@@ -304,7 +291,7 @@ def main() -> None:
     text = report(results, mapper.labels, release, args.errors, build_s, before)
     print(text)
     if args.write:
-        write_results(text)
+        write_section(HEAD, text, NOTES_MARK)
         print("wrote", ROOT / "bench" / "RESULTS.md", file=sys.stderr)
 
 

@@ -35,6 +35,7 @@ from genedx.grade.metrics import metrics_from_rankings  # noqa: E402
 from genedx.home import Home, connect, meta_get  # noqa: E402
 from genedx.kb.build import build_kb  # noqa: E402
 from genedx.rank.ranker import Ranker, RankerConfig  # noqa: E402
+from results_md import write_section  # noqa: E402  (bench/ is the script dir: on sys.path)
 
 DEV = Path("/work/shared/data/phenopacket-store/dev.jsonl.gz")
 HPO3_PY = Path("/work/venv-hpo3/bin/python")
@@ -186,22 +187,6 @@ def end_to_end(home: Home, data: Path, workdir: Path) -> tuple[float, dict]:
     return secs, summary
 
 
-def write_results(text: str) -> None:
-    path = ROOT / "bench" / "RESULTS.md"
-    old = path.read_text() if path.exists() else "# Benchmark results\n"
-    head = "## Ranker"
-    if head in old:
-        start = old.index(head)
-        nxt = old.find("\n## ", start + len(head))
-        section = old[start:nxt if nxt >= 0 else len(old)]
-        # hand-written notes (tuning log, known limits) below NOTES_MARK survive a re-run
-        notes = section[section.index(NOTES_MARK):].rstrip() + "\n" if NOTES_MARK in section else ""
-        old = old[:start] + text.rstrip() + "\n" + ("\n" + notes if notes else "") + (old[nxt:] if nxt >= 0 else "")
-    else:
-        old = old.rstrip() + "\n\n" + text.rstrip() + "\n"
-    path.write_text(old)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--home", type=Path, default=Path(tempfile.gettempdir()) / "genedx-bench-rank")
@@ -339,7 +324,7 @@ def main() -> None:
     (workdir / "rankings.json").write_text(json.dumps(lists))
     print("rankings saved in", workdir / "rankings.json")
     if not args.no_write:
-        write_results(text)
+        write_section("## Ranker", text, NOTES_MARK)
 
 
 if __name__ == "__main__":
