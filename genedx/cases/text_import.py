@@ -24,7 +24,6 @@ document is read and recognised before anything is written; the write is one tra
 
 from __future__ import annotations
 
-import json
 import re
 import socket
 import time
@@ -38,6 +37,7 @@ import duckdb
 
 from genedx.cases.model import BadRecord, Case
 from genedx.errors import GenedxError
+from genedx.extract.documents import json_object_lines
 from genedx.kb.genes import GeneNormalizer
 
 SOURCE = "text"
@@ -255,17 +255,9 @@ def read_plain(path: Path, gene: str | None = None) -> Iterator[TextDocument]:
 def read_jsonl(path: Path) -> Iterator[TextDocument]:
     """``{"id", "text", "gene"?}`` lines (a ``pmid`` or ``publication`` field sets the publication)."""
     with open(path, encoding="utf-8") as f:
-        for n, raw in enumerate(f, 1):
-            if not raw.strip():
-                continue
-            where = f"{path}:{n}"
-            try:
-                obj = json.loads(raw)
-            except json.JSONDecodeError as e:
-                yield TextDocument(f"line {n}", None, where, format=JSONL, problem=f"malformed JSON ({e.msg})")
-                continue
-            if not isinstance(obj, dict):
-                yield TextDocument(f"line {n}", None, where, format=JSONL, problem="expected a JSON object")
+        for n, where, obj, problem in json_object_lines(f, str(path)):
+            if obj is None:
+                yield TextDocument(f"line {n}", None, where, format=JSONL, problem=problem)
                 continue
             rid, text, gene = obj.get("id"), obj.get("text"), obj.get("gene")
             if rid in (None, "") or isinstance(rid, (bool, dict, list)) or not isinstance(text, str):

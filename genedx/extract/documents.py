@@ -7,7 +7,7 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from genedx.errors import GenedxError
 from genedx.extract.text import ExtractedTerm, TermExtractor
@@ -33,8 +33,9 @@ def read_text_input(path: str) -> str:
         raise GenedxError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
 
 
-def read_jsonl_records(lines: Iterator[str], origin: str) -> Iterator[TextRecord]:
-    """``{"id", "text"}`` records; a bad line comes back with ``problem`` naming the line and why."""
+def json_object_lines(lines: Iterable[str], origin: str) -> Iterator[tuple[int, str, dict | None, str | None]]:
+    """``(line number, "origin:line", object, None)`` per non-blank JSONL line, or ``(n, where, None,
+    problem)`` when the line is not valid JSON or not a JSON object (shared by the free-text readers)."""
     for n, raw in enumerate(lines, 1):
         if not raw.strip():
             continue
@@ -42,10 +43,19 @@ def read_jsonl_records(lines: Iterator[str], origin: str) -> Iterator[TextRecord
         try:
             obj = json.loads(raw)
         except json.JSONDecodeError as e:
-            yield TextRecord(None, None, f"{where}: malformed JSON ({e.msg})")
+            yield n, where, None, f"malformed JSON ({e.msg})"
             continue
         if not isinstance(obj, dict):
-            yield TextRecord(None, None, f"{where}: expected a JSON object")
+            yield n, where, None, "expected a JSON object"
+            continue
+        yield n, where, obj, None
+
+
+def read_jsonl_records(lines: Iterator[str], origin: str) -> Iterator[TextRecord]:
+    """``{"id", "text"}`` records; a bad line comes back with ``problem`` naming the line and why."""
+    for n, where, obj, problem in json_object_lines(lines, origin):
+        if obj is None:
+            yield TextRecord(None, None, f"{where}: {problem}")
             continue
         rid, text = obj.get("id"), obj.get("text")
         if rid is None or not isinstance(text, str):
