@@ -235,3 +235,18 @@ def test_laboratory_wording_and_direction_synonyms(real_ex):
 
 def test_adverb_inside_a_mention_is_skipped(real_ex):
     assert ("HP:0012473", "present") in found(real_ex, "Her tongue was obviously atrophic.")  # Tongue atrophy
+
+
+def test_british_spellings_match_american_labels(real_ex):
+    # "ae" / "oe" inside a word and British endings ("-ised", "-tre", "grey") are folded to the
+    # American spelling of the HPO labels
+    got = {i for i, _ in found(real_ex, "Hyperkalaemia, haematuria and oedema; generalised hypotonia.")}
+    assert {"HP:0002153", "HP:0000790", "HP:0000969", "HP:0001290"} <= got  # Hyperkalemia, Hematuria, Edema
+    assert ("HP:0002282", "present") in found(real_ex, "grey matter heterotopia")  # Gray matter heterotopia
+
+
+def test_accented_letters_and_unicode_hyphens(real_ex):
+    # "café" is not cut at the accent; U+2010 is a hyphen; offsets and text are the note's own
+    for text in ("Six café-au-lait spots.", "Six cafe\u2010au\u2010lait spots."):
+        (t,) = real_ex.extract(text)
+        assert t.id == "HP:0000957" and text[t.start:t.end] == t.text   # Cafe-au-lait spot

@@ -40,7 +40,7 @@ import duckdb
 from genedx.extract.abbreviations import find_abbreviations
 from genedx.extract.negation import clause_ids, find_cues, negating_cue
 from genedx.extract.tokens import (DIRECTIONS, LAB_WORDS, MALFORMATION, MALFORMATION_FALLBACKS, MODIFIERS, Token,
-                                   fold_plural, is_filler, normal_form, phrase_norms, surface_form, tokenize)
+                                   fold_accents, fold_plural, is_filler, normal_form, phrase_norms, surface_form, tokenize)
 from genedx.kb.hpo import PHENOTYPIC_ABNORMALITY
 
 MAX_PHRASE_WORDS = 10  # content words in a dictionary key
@@ -285,6 +285,7 @@ class TermExtractor:
     def mentions(self, text: str) -> list[ExtractedTerm]:
         """Every term mention in reading order (nested ones included), each with its own negation
         status. The same term over overlapping words is reported once, with its widest span."""
+        original, text = text, fold_accents(text)  # same length: offsets are valid in both
         toks = self._join_hyphenated(text, tokenize(text))
         found = self._window_matches(text, toks)
         found += self._coordinated_matches(text, toks, found)
@@ -298,7 +299,7 @@ class TermExtractor:
         for m in found:
             cue = negating_cue(m.a, m.b, clause, pre, post)
             start, end = toks[m.a].start, toks[m.b - 1].end
-            out.append(ExtractedTerm(m.id, m.label, text[start:end], start, end, cue is not None, cue))
+            out.append(ExtractedTerm(m.id, m.label, original[start:end], start, end, cue is not None, cue))
         return out
 
     def extract(self, text: str) -> list[ExtractedTerm]:

@@ -1,6 +1,7 @@
 """Tokens of a text, each with its character span and a normal form for dictionary matching.
 
-The normal form of a word is, in order:
+The normal form of a word is, in order (after British endings are rewritten to the American form
+the HPO vocabulary has: "localised", "centre", "tumour", "grey"):
 
 1. its *morphological cluster* from FastHPOCR (PyPI ``fasthpocr``, MIT; ``vocab.clusters.list``: 573k
    word forms of the HPO vocabulary grouped by lemma, e.g. ``clavicle, clavicles, clavicular`` or
@@ -11,8 +12,10 @@ The normal form of a word is, in order:
    falls back to "abnormal ... morphology"), anatomical adjectives with their nouns ("renal" /
    "kidney", "cutaneous" / "skin") and the two directions ("reduced" / "decreased", "elevated" /
    "increased"). Written from anatomy and HPO's own label patterns ("Abnormality of the kidney",
-   "Abnormal renal morphology"), not from a corpus.
+   "Abnormal renal morphology"), not from a corpus;
+4. finally British "ae" / "oe" inside a stem become "e" ("haematuria", "oedema", "diarrhoea").
 
+Accented letters are read as their base letters ("café" is "cafe") and U+2010 / U+2011 as "-".
 The same normal form is applied to dictionary phrases and to text, and it is cached.
 """
 
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -142,6 +146,7 @@ def normal_form(word: str) -> str:
         return _CONCEPT[low]
     if low.isdigit():
         return low
+    low = american_spelling(low)
     s = _STEMMER.stemWord(fold_plural(low))
     head = morphological_clusters().get(low)
     if head is not None and head != low:
@@ -150,7 +155,36 @@ def normal_form(word: str) -> str:
         if len(h) < len(s):
             s = h
     s = _STEM_EQUIV.get(s, s)
+    # British "ae" / "oe" inside a word: the clusters pair "hypocalcaemia" with "hypocalcemia", but
+    # the shorter-stem rule above can leave the two forms with different stems
+    s = _AE_OE.sub("e", s)
     return _CONCEPT.get(s, s)
+
+
+_AE_OE = re.compile(r"(?<=[a-z])[ao]e(?=[a-z])|^oe(?=[a-z])")
+# British endings whose American form the stemmer treats differently ("localised" / "localized",
+# "centre" / "center", "fibre", "paralysed", "tumour"); a rewrite is used only when it gives a word of the
+# HPO vocabulary (the clusters), so "exercise", "wise" or "four" stay as they are
+_BRITISH_ENDINGS = ((re.compile(r"(?<=[a-z]{3})is(e|ed|es|ing|ation|ations)$"), r"iz\1"),
+                    (re.compile(r"(?<=[a-z]{2})ys(e|ed|es|ing)$"), r"yz\1"),
+                    (re.compile(r"(?<=[a-z]{2})([bgt])re(s|d)?$"), r"\1er\2"),
+                    (re.compile(r"(?<=[a-z]{2})our(s|al|ed|ing|less|ous)?$"), r"or\1"),
+                    (re.compile(r"^grey"), "gray"), (re.compile(r"^sulph"), "sulf"))
+
+
+@lru_cache(maxsize=200_000)
+def american_spelling(low: str) -> str:
+    """The American spelling of a lower-case British word when the HPO vocabulary has it.
+
+    >>> [american_spelling(w) for w in ["localised", "centre", "paralysed", "grey", "exercise"]]
+    ['localized', 'center', 'paralyzed', 'gray', 'exercise']
+    """
+    vocab = morphological_clusters()
+    for pattern, repl in _BRITISH_ENDINGS:
+        new = pattern.sub(repl, low)
+        if new != low and new in vocab:
+            return new
+    return low
 
 
 _BRITISH = ((re.compile(r"our"), "or"), (re.compile(r"(?<=[a-z])ae"), "e"), (re.compile(r"(?<=[a-z])oe"), "e"))
@@ -192,10 +226,37 @@ def is_filler(word: str) -> bool:
     return word.lower() in FILLERS and not (len(word) == 1 and word.isupper())
 
 
+_HYPHENS = frozenset("\u2010\u2011")  # typographic hyphens (not dashes: "2\u20133" is a range)
+
+
+@lru_cache(maxsize=4096)
+def _ascii_letter(c: str) -> str:
+    """An accented Latin letter's base letter ("é" -> "e"), "-" for a typographic hyphen, else the
+    character itself."""
+    if c in _HYPHENS:
+        return "-"
+    base = unicodedata.normalize("NFKD", c)[:1]
+    return base if base.isascii() and base.isalpha() else c
+
+
+def fold_accents(text: str) -> str:
+    """``text`` with accented Latin letters replaced by their base letters and the Unicode hyphens
+    by "-", one character for one, so that offsets stay valid ("café-au-lait" is "cafe-au-lait",
+    "Sjögren" is "Sjogren"; the regular expression of words would otherwise cut them at the accent).
+
+    >>> fold_accents("Café\u2010au\u2010lait, Sjögren")
+    'Cafe-au-lait, Sjogren'
+    """
+    if text.isascii():
+        return text
+    return "".join(c if c.isascii() else _ascii_letter(c) for c in text)
+
+
 def tokenize(text: str) -> list[Token]:
-    """Word tokens (letters and digits; hyphens and punctuation split words) with spans."""
+    """Word tokens (letters and digits; hyphens and punctuation split words) with spans; accented
+    letters count as their base letters."""
     out = []
-    for m in _WORD.finditer(text):
+    for m in _WORD.finditer(fold_accents(text)):
         w = m.group(0)
         out.append(Token(w, m.start(), m.end(), w.lower(), normal_form(w)))
     return out
