@@ -250,3 +250,26 @@ def test_accented_letters_and_unicode_hyphens(real_ex):
     for text in ("Six café-au-lait spots.", "Six cafe\u2010au\u2010lait spots."):
         (t,) = real_ex.extract(text)
         assert t.id == "HP:0000957" and text[t.start:t.end] == t.text   # Cafe-au-lait spot
+
+
+@pytest.mark.parametrize("text", [
+    "Thrombocytopenia with absent radii.",                                 # "absent" qualifies "radii"
+    "absent/hypoplastic flexion creases, scoliosis and thrombocytopenia",  # ... its own phrase only
+    "Thrombocytopenia caused by a dominant-negative variant.",             # hyphenated post-cue
+    "Short stature with or without scoliosis.",                            # a choice, not a negation
+    "We cannot say whether or not scoliosis is related.",
+    "There was no clear genotype-phenotype correlation with the degree of scoliosis.",
+    "No pathogenic variant was found in any of the genes known to cause scoliosis.",  # too far
+    "Family history\tNo\tSevere scoliosis",                                # a tab ends a table cell
+])
+def test_negation_scope_limits(real_ex, text):
+    got = dict(found(real_ex, text))
+    assert got.get("HP:0002650", got.get("HP:0001873")) == "present"   # Scoliosis / Thrombocytopenia
+
+
+def test_negation_reaches_across_a_list_of_findings(real_ex):
+    text = "There were no fasciculations, tongue atrophy, ptosis, scoliosis or joint contractures."
+    got = dict(found(real_ex, text))
+    assert got["HP:0002650"] == "absent" and got["HP:0000508"] == "absent"   # Scoliosis, Ptosis
+    assert found(real_ex, "Scoliosis and ptosis were absent.") == [("HP:0002650", "absent"),
+                                                                   ("HP:0000508", "absent")]

@@ -38,7 +38,7 @@ from typing import Iterable
 import duckdb
 
 from genedx.extract.abbreviations import find_abbreviations
-from genedx.extract.negation import clause_ids, find_cues, negating_cue
+from genedx.extract.negation import clause_ids, find_cues, free_words, negating_cue
 from genedx.extract.tokens import (DIRECTIONS, LAB_WORDS, MALFORMATION, MALFORMATION_FALLBACKS, MODIFIERS, Token,
                                    fold_accents, fold_plural, is_filler, normal_form, phrase_norms, surface_form, tokenize)
 from genedx.kb.hpo import PHENOTYPIC_ABNORMALITY
@@ -295,9 +295,10 @@ class TermExtractor:
         clause = clause_ids(text, toks)
         pre = find_cues(text, toks, covered, post=False)
         post = find_cues(text, toks, covered, post=True)
+        free = free_words(toks, covered)
         out = []
         for m in found:
-            cue = negating_cue(m.a, m.b, clause, pre, post)
+            cue = negating_cue(m.a, m.b, clause, pre, post, free)
             start, end = toks[m.a].start, toks[m.b - 1].end
             out.append(ExtractedTerm(m.id, m.label, original[start:end], start, end, cue is not None, cue))
         return out
