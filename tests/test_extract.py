@@ -273,3 +273,11 @@ def test_negation_reaches_across_a_list_of_findings(real_ex):
     assert got["HP:0002650"] == "absent" and got["HP:0000508"] == "absent"   # Scoliosis, Ptosis
     assert found(real_ex, "Scoliosis and ptosis were absent.") == [("HP:0002650", "absent"),
                                                                    ("HP:0000508", "absent")]
+
+
+def test_a_synonym_as_written_beats_the_normalised_key():
+    # "Lipomas" is a synonym of Multiple lipomas; its normal form is Lipoma's label
+    ex = TermExtractor.from_records([("HP:0012032", "Lipoma", []),
+                                     ("HP:0001012", "Multiple lipomas", ["Lipomas"])])
+    assert found(ex, "She has lipomas.") == [("HP:0001012", "present")]
+    assert found(ex, "A lipoma on the back.") == [("HP:0012032", "present")]

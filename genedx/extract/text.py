@@ -12,7 +12,8 @@ The method:
 * lexicon: every current term's label and synonyms under Phenotypic abnormality, each reduced to
   the sorted multiset of its word normal forms (``genedx.extract.tokens``: plural fold + Snowball
   stem + a few equivalences; function words dropped). A key shared by several terms goes to the one
-  whose *label* it is;
+  whose *label* it is, except where the text has another term's label or synonym word for word
+  ("lipomas" is a synonym of Multiple lipomas, though its key is Lipoma's);
 * matching: every window of a sentence part (no punctuation inside) that starts and ends on a
   content word is looked up, once with all its words and once without degree/laterality modifiers
   and laboratory words ("mild", "bilateral", "serum", "levels"; the match then starts after the
@@ -92,8 +93,12 @@ class TermExtractor:
     """
 
     def __init__(self, keys: dict[tuple[str, ...], tuple[str, str]], one_word: dict[str, set[str]],
-                 nested: bool = True, ancestors: dict[str, frozenset[str]] | None = None):
+                 nested: bool = True, ancestors: dict[str, frozenset[str]] | None = None,
+                 exact: dict[tuple[str, ...], tuple[str, str]] | None = None):
         self.keys = keys
+        # a label or synonym word for word (lower case) -> its term, where that is not the term
+        # of its key: normalisation merges "Lipomas" (a synonym of Multiple lipomas) with "Lipoma"
+        self.exact = exact or {}
         self.ancestors = ancestors or {}  # term -> its is_a ancestors (for nested mentions)
         self.one_word = one_word  # one-word key -> the surface forms it may match
         self.nested = nested
@@ -109,6 +114,8 @@ class TermExtractor:
         keys: dict[tuple[str, ...], tuple[str, str]] = {}
         one_word: dict[str, set[str]] = {}
         from_label: set[tuple[str, ...]] = set()
+        words: dict[tuple[str, ...], tuple] = {}  # a phrase's own words -> (its key, its term)
+        own_label: set[tuple[str, ...]] = set()
         for term_id, label, synonyms in records:
             for i, phrase in enumerate([label, *(synonyms or [])]):
                 if not phrase or len(phrase.strip()) < MIN_PHRASE_CHARS:
@@ -118,6 +125,11 @@ class TermExtractor:
                     continue
                 if key not in keys or (i == 0 and key not in from_label):
                     keys[key] = (term_id, label)
+                own = tuple(t.low for t in tokenize(phrase))
+                if own not in words or (i == 0 and own not in own_label):
+                    words[own] = (key, (term_id, label))
+                if i == 0:
+                    own_label.add(own)
                 lab = tuple(sorted(phrase_norms(" ".join(w for w in re.findall(r"[A-Za-z0-9]+", phrase)
                                                          if w.lower() not in LAB_WORDS))))
                 if len(lab) > 1 and lab != key and DIRECTIONS.intersection(lab):
@@ -125,9 +137,10 @@ class TermExtractor:
                 if i == 0:
                     from_label.add(key)
                 if len(key) == 1:
-                    words = [w for w in re.findall(r"[A-Za-z0-9]+", phrase) if not is_filler(w)]
-                    one_word.setdefault(key[0], set()).update(surface_form(w) for w in words)
-        return cls(keys, one_word, nested, ancestors)
+                    phrase_words = [w for w in re.findall(r"[A-Za-z0-9]+", phrase) if not is_filler(w)]
+                    one_word.setdefault(key[0], set()).update(surface_form(w) for w in phrase_words)
+        exact = {own: hit for own, (key, hit) in words.items() if keys.get(key) not in (None, hit)}
+        return cls(keys, one_word, nested, ancestors, exact)
 
     @classmethod
     def from_db(cls, con: duckdb.DuckDBPyConnection, root: str = PHENOTYPIC_ABNORMALITY,
@@ -188,6 +201,8 @@ class TermExtractor:
                 for key, a in hits.items():
                     hit = self._lookup(key)
                     if hit and (len(key) > 1 or self._one_word_ok(key[0], toks[a:j + 1])):
+                        if self.exact:  # the words of a label or synonym as written win
+                            hit = self.exact.get(tuple(t.low for t in toks[a:j + 1]), hit)
                         found.append(_Match(a, j + 1, *hit))
         return found
 
