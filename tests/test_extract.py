@@ -281,3 +281,10 @@ def test_a_synonym_as_written_beats_the_normalised_key():
                                      ("HP:0001012", "Multiple lipomas", ["Lipomas"])])
     assert found(ex, "She has lipomas.") == [("HP:0001012", "present")]
     assert found(ex, "A lipoma on the back.") == [("HP:0012032", "present")]
+
+
+def test_possessive_eponyms(real_ex):
+    # "'s" is not a word: "Gower's sign" is HPO's "Gowers sign", "Babinski's sign" its "Babinski sign"
+    assert ("HP:0003391", "present") in found(real_ex, "Gower\u2019s sign was positive.")
+    assert ("HP:0003487", "present") in found(real_ex, "A Babinski's sign on the left.")
+    assert ("HP:0002251", "present") in found(real_ex, "Hirschsprung's disease")  # Aganglionic megacolon
