@@ -288,3 +288,13 @@ def test_possessive_eponyms(real_ex):
     assert ("HP:0003391", "present") in found(real_ex, "Gower\u2019s sign was positive.")
     assert ("HP:0003487", "present") in found(real_ex, "A Babinski's sign on the left.")
     assert ("HP:0002251", "present") in found(real_ex, "Hirschsprung's disease")  # Aganglionic megacolon
+
+
+def test_head_distributes_over_later_conjuncts(real_ex):
+    # "hypoplasia of the radius and ulna" is also Hypoplasia of the ulna
+    ids = {i for i, _ in found(real_ex, "Hypoplasia of the radius and ulna.")}
+    assert {"HP:0002984", "HP:0003022"} <= ids   # Hypoplasia of the radius / of the ulna
+    ids = {i for i, _ in found(real_ex, "Contractures of the wrists, knees, and ankles.")}
+    assert {"HP:0034671", "HP:0034677"} <= ids   # Knee / Ankle contracture
+    # a conjunct that modifies the next word is not distributed over: no Anonychia ("absence of nail")
+    assert "HP:0001798" not in {i for i, _ in found(real_ex, "absence of hair and nail dystrophy")}

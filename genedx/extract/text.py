@@ -20,7 +20,8 @@ The method:
   leading ones); so word order, inserted function words, adverbs and modifiers do not matter, and
   every nested concept is found ("bilateral vestibular schwannomas" gives Bilateral vestibular
   schwannoma, Vestibular schwannoma and Schwannoma); the same term over overlapping words is one
-  match; "A and B head" coordinations are tried with one- and two-word conjuncts;
+  match; "A and B head" coordinations are tried with one- and two-word conjuncts, and "head of
+  the A and B" ones with the later conjuncts ("hypoplasia of the radius and ulna");
 * abbreviations: "long form (SF)" definitions (``genedx.extract.abbreviations``) whose long form
   is a mention make every later "SF" a mention of the same term;
 * negation: ``genedx.extract.negation`` (NegEx-style cues and clause scope).
@@ -250,6 +251,47 @@ class TermExtractor:
                 k = c
         return extra
 
+    def _postposed_coordinated_matches(self, text: str, toks: list[Token], found: list[_Match]) -> list[_Match]:
+        """The mirror of ``_coordinated_matches``: "hypoplasia of the radius and ulna" or
+        "hypopigmentation of the skin, hair and eyes" distribute the head over the later conjuncts,
+        so the match "hypoplasia of the radius" is tried with each of them in place of its last word."""
+        extra: list[_Match] = []
+        n = len(toks)
+        for m in found:
+            if m.kind != "window":
+                continue
+            words = [t for t in toks[m.a:m.b] if not t.filler]
+            # only a head with a prepositional complement ("X of the N"): in "short philtrum and
+            # nose" or "brittle hair and nails" the adjective need not apply to the second noun
+            if len(words) < 2 or words[-1] is not toks[m.b - 1] or toks[m.b - 2].low not in ("of", "the"):
+                continue
+            rest = [t.norm for t in words[:-1]]
+            k = m.b - 1  # the last conjunct so far
+            for _ in range(6):  # up to six later conjuncts
+                gap = text[toks[k].end:toks[k + 1].start] if k + 1 < n else "."
+                if "," in gap and k + 2 < n and toks[k + 1].low in ("and", "or"):
+                    c = k + 2   # "skin, hair, and eyes"
+                elif "," in gap and gap.strip() == ",":
+                    c = k + 1
+                elif gap.strip() == "" and k + 2 < n and toks[k + 1].low in ("and", "or") \
+                        and text[toks[k + 1].end:toks[k + 2].start].strip() == "":
+                    c = k + 2
+                else:
+                    break
+                if toks[c].low == "the" and c + 1 < n:  # "of the radius and the ulna"
+                    c += 1
+                if toks[c].filler:
+                    break
+                # a conjunct that modifies the next word is not the head's complement: "absence of
+                # hair and nail dystrophy"
+                if c + 1 < n and not toks[c + 1].filler and text[toks[c].end:toks[c + 1].start].strip() == "":
+                    break
+                hit = self._lookup(tuple(sorted([*rest, toks[c].norm])))
+                if hit:
+                    extra.append(_Match(m.a, c + 1, *hit, kind="coordination"))
+                k = c
+        return extra
+
     def _supported_nested(self, found: list[_Match]) -> list[_Match]:
         """Drop a mention inside a wider one when the ontology does not place the wider term under
         the inner one: the words then name something else ("carcinoma" in "basal cell carcinoma",
@@ -303,7 +345,7 @@ class TermExtractor:
         original, text = text, fold_accents(text)  # same length: offsets are valid in both
         toks = self._join_hyphenated(text, tokenize(text))
         found = self._window_matches(text, toks)
-        found += self._coordinated_matches(text, toks, found)
+        found += self._coordinated_matches(text, toks, found) + self._postposed_coordinated_matches(text, toks, found)
         found += self._abbreviation_matches(text, toks, found)
         found = self._supported_nested(_widest_per_term(found)) if self.nested else _widest_only(found)
         covered = {k for m in found for k in range(m.a, m.b)}
