@@ -281,6 +281,10 @@ def test_a_synonym_as_written_beats_the_normalised_key():
                                      ("HP:0001012", "Multiple lipomas", ["Lipomas"])])
     assert found(ex, "She has lipomas.") == [("HP:0001012", "present")]
     assert found(ex, "A lipoma on the back.") == [("HP:0012032", "present")]
+    # ... but not a generic "X anomalies" synonym: the label with the same words is the literal one
+    ex = TermExtractor.from_records([("HP:0000598", "Abnormality of the ear", []),
+                                     ("HP:0000356", "Abnormality of the outer ear", ["Ear anomalies"])])
+    assert found(ex, "Ear anomalies.") == [("HP:0000598", "present")]
 
 
 def test_possessive_eponyms(real_ex):

@@ -41,7 +41,7 @@ import duckdb
 
 from genedx.extract.abbreviations import find_abbreviations
 from genedx.extract.negation import clause_ids, find_cues, free_words, negating_cue
-from genedx.extract.tokens import (DIRECTIONS, LAB_WORDS, MALFORMATION, MALFORMATION_FALLBACKS, MODIFIERS, Token,
+from genedx.extract.tokens import (ABNORMALITY, DIRECTIONS, LAB_WORDS, MALFORMATION, MALFORMATION_FALLBACKS, MODIFIERS, Token,
                                    fold_accents, fold_plural, is_filler, normal_form, phrase_norms, surface_form, tokenize)
 from genedx.kb.hpo import PHENOTYPIC_ABNORMALITY
 
@@ -140,7 +140,11 @@ class TermExtractor:
                 if len(key) == 1:
                     phrase_words = [w for w in re.findall(r"[A-Za-z0-9]+", phrase) if not is_filler(w)]
                     one_word.setdefault(key[0], set()).update(surface_form(w) for w in phrase_words)
-        exact = {own: hit for own, (key, hit) in words.items() if keys.get(key) not in (None, hit)}
+        # not for the generic "X abnormality" wordings: HPO hangs some on a narrower term ("Ear
+        # anomalies" on Abnormality of the outer ear, "Limb abnormality" on Abnormal limb bone
+        # morphology), where the label with the same words ("Abnormality of the ear") is literal
+        exact = {own: hit for own, (key, hit) in words.items()
+                 if keys.get(key) not in (None, hit) and ABNORMALITY not in key}
         return cls(keys, one_word, nested, ancestors, exact)
 
     @classmethod

@@ -87,6 +87,7 @@ _CONCEPT_WORDS = {
     "increas": ("increased", "increase", "increases", "elevated", "elevation"),
 }
 _CONCEPT = {w: key for key, words in _CONCEPT_WORDS.items() for w in words}
+ABNORMALITY = "abnorm"
 MALFORMATION = "malform"
 MALFORMATION_FALLBACKS = (("abnorm", "morpholog"), ("abnorm",))
 
