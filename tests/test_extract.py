@@ -302,3 +302,15 @@ def test_head_distributes_over_later_conjuncts(real_ex):
     assert {"HP:0034671", "HP:0034677"} <= ids   # Knee / Ankle contracture
     # a conjunct that modifies the next word is not distributed over: no Anonychia ("absence of nail")
     assert "HP:0001798" not in {i for i, _ in found(real_ex, "absence of hair and nail dystrophy")}
+
+
+def test_adjectives_reach_their_nouns(real_ex):
+    # HPO words a finding as a noun, the text as an adjective (or the other way round)
+    assert found(real_ex, "The infant was hypotonic.") == [("HP:0001252", "present")]        # Hypotonia
+    assert found(real_ex, "She was dysarthric.") == [("HP:0001260", "present")]              # Dysarthria
+    assert ("HP:0000168", "present") in found(real_ex, "gingival abnormalities")             # Abnormality of the gingiva
+    assert ("HP:0001395", "present") in found(real_ex, "a fibrotic liver")                   # Hepatic fibrosis
+    # a stem the adjective shares with another word is not re-keyed: a neutrophil is no Neutrophilia
+    assert found(real_ex, "neutrophils and eosinophils") == []
+    # ... and a general adjective keeps its sense ("focal" is not "focus", "renal pelvis" no Pelvic kidney)
+    assert "HP:0000125" not in {i for i, _ in found(real_ex, "dilatation of the renal pelvis")}

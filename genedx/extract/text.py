@@ -13,7 +13,10 @@ The method:
   the sorted multiset of its word normal forms (``genedx.extract.tokens``: plural fold + Snowball
   stem + a few equivalences; function words dropped). A key shared by several terms goes to the one
   whose *label* it is, except where the text has another term's label or synonym word for word
-  ("lipomas" is a synonym of Multiple lipomas, though its key is Lipoma's);
+  ("lipomas" is a synonym of Multiple lipomas, though its key is Lipoma's); an adjective whose noun
+  is also a lexicon word shares the noun's normal form, in keys and text ("gingival" / "gingiva",
+  "hypotonic" / "hypotonia": ``tokens.derivational_aliases``), and a text adjective outside the
+  lexicon is derived the same way ("microcephalic");
 * matching: every window of a sentence part (no punctuation inside) that starts and ends on a
   content word is looked up, once with all its words and once without degree/laterality modifiers
   and laboratory words ("mild", "bilateral", "serum", "levels"; the match then starts after the
@@ -42,7 +45,9 @@ import duckdb
 from genedx.extract.abbreviations import find_abbreviations
 from genedx.extract.negation import clause_ids, find_cues, free_words, negating_cue
 from genedx.extract.tokens import (ABNORMALITY, DIRECTIONS, LAB_WORDS, MALFORMATION, MALFORMATION_FALLBACKS, MODIFIERS, Token,
-                                   fold_accents, fold_plural, is_filler, normal_form, phrase_norms, surface_form, tokenize)
+                                   derivational_aliases, derived_noun, fold_accents, fold_plural, is_filler, normal_form,
+                                   surface_form, tokenize)
+from genedx.extract.tokens import phrase_norms as _phrase_norms
 from genedx.kb.hpo import PHENOTYPIC_ABNORMALITY
 
 MAX_PHRASE_WORDS = 10  # content words in a dictionary key
@@ -95,8 +100,11 @@ class TermExtractor:
 
     def __init__(self, keys: dict[tuple[str, ...], tuple[str, str]], one_word: dict[str, set[str]],
                  nested: bool = True, ancestors: dict[str, frozenset[str]] | None = None,
-                 exact: dict[tuple[str, ...], tuple[str, str]] | None = None):
+                 exact: dict[tuple[str, ...], tuple[str, str]] | None = None,
+                 aliases: dict[str, str] | None = None):
         self.keys = keys
+        self.aliases = aliases or {}  # adjective normal form -> its noun's (``derivational_aliases``)
+        self._derived: dict[str, str | None] = {}  # text word outside the lexicon -> its noun's normal form
         # a label or synonym word for word (lower case) -> its term, where that is not the term
         # of its key: normalisation merges "Lipomas" (a synonym of Multiple lipomas) with "Lipoma"
         self.exact = exact or {}
@@ -112,6 +120,13 @@ class TermExtractor:
                      ancestors: dict[str, frozenset[str]] | None = None) -> "TermExtractor":
         """Build from (id, label, synonyms) rows; a label wins over another term's identical synonym.
         ``nested=False`` keeps only the widest of overlapping mentions (the first extractor's way)."""
+        records = [(t, label, list(syns or [])) for t, label, syns in records]
+        aliases = derivational_aliases({t.low for _, label, syns in records for phrase in [label, *syns]
+                                        if phrase for t in tokenize(phrase)})
+
+        def phrase_norms(phrase: str) -> list[str]:
+            return [aliases.get(n, n) for n in _phrase_norms(phrase)]
+
         keys: dict[tuple[str, ...], tuple[str, str]] = {}
         one_word: dict[str, set[str]] = {}
         from_label: set[tuple[str, ...]] = set()
@@ -145,7 +160,7 @@ class TermExtractor:
         # morphology), where the label with the same words ("Abnormality of the ear") is literal
         exact = {own: hit for own, (key, hit) in words.items()
                  if keys.get(key) not in (None, hit) and ABNORMALITY not in key}
-        return cls(keys, one_word, nested, ancestors, exact)
+        return cls(keys, one_word, nested, ancestors, exact, aliases)
 
     @classmethod
     def from_db(cls, con: duckdb.DuckDBPyConnection, root: str = PHENOTYPIC_ABNORMALITY,
@@ -310,8 +325,9 @@ class TermExtractor:
             for o in wide)]
 
     def _one_word_ok(self, norm: str, window: list[Token]) -> bool:
+        # a word derived to its noun stands for it ("she was hypotonic" is Hypotonia)
         allowed = self.one_word.get(norm, ())
-        return any(t.norm == norm and t.surface in allowed for t in window)
+        return any(t.norm == norm and (t.surface in allowed or t.derived) for t in window)
 
     def _abbreviation_matches(self, text: str, toks: list[Token], found: list[_Match]) -> list[_Match]:
         """Uses of "SF" after a definition "long form (SF)" whose long form is a mention."""
@@ -330,6 +346,17 @@ class TermExtractor:
                     extra.append(_Match(p, p + k, best.id, best.label, "abbreviation"))
         return extra
 
+    def _aliased(self, t: Token) -> Token:
+        """The token with its adjective normal form replaced by its noun's ("gingival" -> "gingiva");
+        an adjective the lexicon lacks is derived the same way ("microcephalic" -> "microcephaly")."""
+        norm = self.aliases.get(t.norm)
+        if norm is None and t.norm not in self.vocabulary and not t.filler:
+            norm = self._derived.get(t.low, "")
+            if norm == "":
+                norm = self._derived[t.low] = derived_noun(t.low, lambda n: self.aliases.get(n, n) in self.vocabulary)
+            norm = None if norm is None else self.aliases.get(norm, norm)
+        return t if norm is None else Token(t.text, t.start, t.end, t.low, norm, derived=True)
+
     def _join_hyphenated(self, text: str, toks: list[Token]) -> list[Token]:
         """"pre-auricular" -> one token "preauricular" when the joined word is in the lexicon."""
         out: list[Token] = []
@@ -337,6 +364,7 @@ class TermExtractor:
             if out and text[out[-1].end:t.start] == "-":
                 joined = out[-1].text + t.text
                 norm = normal_form(joined)
+                norm = self.aliases.get(norm, norm)
                 if norm in self.vocabulary:
                     out[-1] = Token(text[out[-1].start:t.end], out[-1].start, t.end, joined.lower(), norm)
                     continue
@@ -347,7 +375,7 @@ class TermExtractor:
         """Every term mention in reading order (nested ones included), each with its own negation
         status. The same term over overlapping words is reported once, with its widest span."""
         original, text = text, fold_accents(text)  # same length: offsets are valid in both
-        toks = self._join_hyphenated(text, tokenize(text))
+        toks = self._join_hyphenated(text, [self._aliased(t) for t in tokenize(text)])
         found = self._window_matches(text, toks)
         found += self._coordinated_matches(text, toks, found) + self._postposed_coordinated_matches(text, toks, found)
         found += self._abbreviation_matches(text, toks, found)

@@ -27,6 +27,7 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Callable
 
 import snowballstemmer
 
@@ -98,6 +99,64 @@ _STEM_EQUIV = {"absenc": "absent", "tumour": "tumor", "oedema": "edema", "haemor
                "colour": "color", "behaviour": "behavior", "paediatr": "pediatr",
                "dysplast": "dysplasia", "hypoplast": "hypoplasia", "aplast": "aplasia", "atroph": "atrophi",
                "calcifi": "calcif", "nevus": "nevi", "naevus": "nevi", "naevi": "nevi"}
+
+
+# Adjective -> noun derivations that neither the clusters nor the stemmer join ("hypotonic" /
+# "hypotonia", "fibrotic" / "fibrosis", "gingival" / "gingiva", "mandibular" / "mandible"). HPO words
+# one label in the adjective and another in the noun ("Abnormality of the gingiva", "Gingival
+# overgrowth"), so a text matches only one wording. Applied by ``derivational_aliases`` to the words
+# of the lexicon, where both forms occur; the first rule that gives a lexicon word wins.
+_DERIVATIONS = ((re.compile(r"otic$"), "osis"), (re.compile(r"matous$"), "ma"), (re.compile(r"ptic$"), "psy"),
+                (re.compile(r"ic$"), "ia"), (re.compile(r"ic$"), "y"), (re.compile(r"itic$"), "itis"),
+                (re.compile(r"ented$"), "entation"), (re.compile(r"ular$"), "le"), (re.compile(r"ar$"), "a"),
+                (re.compile(r"al$"), "um"), (re.compile(r"al$"), "a"), (re.compile(r"al$"), "us"),
+                (re.compile(r"ic$"), "is"), (re.compile(r"acic$"), "ax"), (re.compile(r"ngeal$"), "nx"),
+                (re.compile(r"ine$"), "us"))
+# general adjectives and false friends that the rules above would tie to an unrelated noun
+# ("focal" / "focus", "medial" / "medium", "rectal" / "rectus", "truncal" / "truncus", "clonal" /
+# "clonus", "ileal" / "ileus"; "pelvic" / "pelvis": word order is not matched, and "renal pelvis"
+# is no "pelvic kidney")
+_NOT_DERIVED = frozenset({"focal", "global", "medial", "internal", "external", "maximal", "minimal", "nocturnal",
+                          "congenital", "circular", "clonal", "truncal", "rectal", "ileal", "thymine", "spinal", "pelvic",
+                          "angular", "triangular", "modic", "femoral", "abnormal"})
+
+
+def derivational_aliases(words: set[str]) -> dict[str, str]:
+    """normal form of an adjective -> normal form of its noun, for the lower-case ``words`` of a
+    lexicon that hold both (``_DERIVATIONS``).
+
+    >>> derivational_aliases({"hypotonic", "hypotonia", "gingival", "gingiva", "focal", "focus"})
+    {'gingiv': 'gingiva', 'hypoton': 'hypotonia'}
+    """
+    out: dict[str, str] = {}
+    # a normal form that some other word also has cannot be re-keyed: "neutrophilic" -> "neutrophilia"
+    # would turn every "neutrophil" (same stem) into Neutrophilia, "retinal" every "retinitis"
+    shared: dict[str, int] = {}
+    for w in words:
+        shared[normal_form(w)] = shared.get(normal_form(w), 0) + 1
+    for w in sorted(words):
+        if len(w) < 5 or w in _NOT_DERIVED or w in _CONCEPT or w in MODIFIERS:
+            continue
+        for pattern, repl in _DERIVATIONS:
+            noun = pattern.sub(repl, w)
+            if noun != w and len(noun) >= 5 and noun in words:
+                a, b = normal_form(w), normal_form(noun)
+                if a != b and a not in _CONCEPT_WORDS and shared[a] == 1:
+                    out.setdefault(a, b)
+                break
+    return out
+
+
+def derived_noun(word: str, known: Callable[[str], bool]) -> str | None:
+    """The normal form of the noun of a lower-case adjective (``_DERIVATIONS``) when ``known`` accepts
+    it, else None: for text words outside the lexicon ("microcephalic", "edematous")."""
+    if len(word) < 5 or word in _NOT_DERIVED or word in _CONCEPT or word in MODIFIERS:
+        return None
+    for pattern, repl in _DERIVATIONS:
+        noun = pattern.sub(repl, word)
+        if noun != word and len(noun) >= 5 and known(normal_form(noun)):
+            return normal_form(noun)
+    return None
 
 
 def fold_plural(token: str) -> str:
@@ -212,6 +271,7 @@ class Token:
     end: int
     low: str
     norm: str
+    derived: bool = False  # ``norm`` is the noun of this adjective ("hypotonic" -> Hypotonia's)
 
     @property
     def surface(self) -> str:
