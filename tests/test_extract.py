@@ -314,3 +314,9 @@ def test_adjectives_reach_their_nouns(real_ex):
     assert found(real_ex, "neutrophils and eosinophils") == []
     # ... and a general adjective keeps its sense ("focal" is not "focus", "renal pelvis" no Pelvic kidney)
     assert "HP:0000125" not in {i for i, _ in found(real_ex, "dilatation of the renal pelvis")}
+
+
+def test_slash_between_words_joins_alternatives(real_ex):
+    assert ("HP:0002069", "present") in found(real_ex, "generalized tonic/clonic seizures")  # Bilateral tonic-clonic seizure
+    assert ("HP:0009601", "present") in found(real_ex, "absent/hypoplastic thumbs")  # Aplasia/Hypoplasia of the thumb
+    assert found(real_ex, "seizures and/or ataxia") == [("HP:0001250", "present"), ("HP:0001251", "present")]

@@ -186,7 +186,11 @@ class TermExtractor:
         """Every dictionary key found in a window of consecutive tokens (no punctuation inside)."""
         found: list[_Match] = []
         n = len(toks)
-        broken = [k > 0 and bool(_WINDOW_BREAK.search(text[toks[k - 1].end:toks[k].start])) for k in range(n)]
+        # a slash between two words joins alternatives like a hyphen ("tonic/clonic seizures",
+        # "absent/hypoplastic thumbs"); with spaces or numbers around it, it separates
+        broken = [k > 0 and bool(_WINDOW_BREAK.search(text[toks[k - 1].end:toks[k].start]))
+                  and not (text[toks[k - 1].end:toks[k].start] == "/" and toks[k - 1].text.isalpha()
+                           and toks[k].text.isalpha()) for k in range(n)]
         # an adverb outside the lexicon is skipped like a function word ("the tongue was obviously atrophic")
         skip = [t.filler or (len(t.low) > 4 and t.low.endswith("ly") and t.norm not in self.vocabulary
                              and t.low not in MODIFIERS) for t in toks]
