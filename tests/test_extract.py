@@ -320,3 +320,9 @@ def test_slash_between_words_joins_alternatives(real_ex):
     assert ("HP:0002069", "present") in found(real_ex, "generalized tonic/clonic seizures")  # Bilateral tonic-clonic seizure
     assert ("HP:0009601", "present") in found(real_ex, "absent/hypoplastic thumbs")  # Aplasia/Hypoplasia of the thumb
     assert found(real_ex, "seizures and/or ataxia") == [("HP:0001250", "present"), ("HP:0001251", "present")]
+
+
+def test_hyphenated_non_and_free_negate_their_own_word(ex):
+    assert found(ex, "He has been seizure-free for two years.") == [("HP:0001250", "absent")]
+    assert found(ex, "non-febrile seizures") == [("HP:0002373", "absent"), ("HP:0001250", "present")]
+    assert found(ex, "a non-progressive ataxia") == [("HP:0001251", "present")]  # "non-" qualifies "progressive"

@@ -6,6 +6,7 @@ a verb); a post-negation cue ("was absent", "not observed", "ruled out") negates
 it in its clause. As in NegEx, a cue reaches a mention only across a few words (5) that are not
 themselves part of a mention, so lists of findings stay in scope but a cue in a long clause does
 not negate a finding far away ("no variant was found in the genes known to cause microcephaly").
+"non-" and "-free" negate the one word they are hyphenated to ("non-dysmorphic", "seizure-free").
 Not cues: "with or without", "whether or not", "no ... difference / correlation", a post-cue
 hyphenated to the word before ("dominant-negative"), and "absent" before a noun ("thrombocytopenia
 with absent radii"), which negates only its own noun phrase. Tokens inside a matched term are never cues ("Absent speech", "absence of the
@@ -68,7 +69,9 @@ class Cue:
     start: int   # token positions
     end: int
     text: str
-    reach: int | None = None  # a pre-cue's scope ends before this token (None: the clause end)
+    # a pre-cue's scope ends before this token; a post-cue reaches only mentions ending here
+    # (None: the clause end)
+    reach: int | None = None
 
 
 def clause_ids(text: str, toks: list[Token]) -> list[int]:
@@ -144,6 +147,14 @@ def find_cues(text: str, toks: list[Token], covered: set[int], post: bool) -> li
                 k += n
                 break
         else:
+            # "non-syndromic", "seizure-free": a hyphenated prefix or suffix negates the one word it
+            # is glued to, so a mention that starts right after "non-" / ends right before "-free"
+            glued_after = k + 1 < len(toks) and text[toks[k].end:toks[k + 1].start] == "-"
+            glued_before = k > 0 and text[toks[k - 1].end:toks[k].start] == "-"
+            if not post and lows[k] == "non" and glued_after and k not in covered:
+                spans.append(Cue(k, k + 1, "non-", reach=k + 2))
+            elif post and lows[k] == "free" and glued_before and k not in covered:
+                spans.append(Cue(k, k + 1, "-free", reach=k))
             k += 1
     return spans
 
@@ -171,6 +182,7 @@ def negating_cue(a: int, b: int, clause: list[int], pre: list[Cue], post: list[C
             cue = c.text
     if cue is None:
         for c in post:  # a cue after the mention, same clause
-            if c.start >= b and clause[c.start] == clause[b - 1] and near(b, c.start):
+            if c.start >= b and clause[c.start] == clause[b - 1] and near(b, c.start) \
+                    and (c.reach is None or b == c.reach):
                 return c.text
     return cue
