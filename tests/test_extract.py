@@ -326,3 +326,11 @@ def test_hyphenated_non_and_free_negate_their_own_word(ex):
     assert found(ex, "He has been seizure-free for two years.") == [("HP:0001250", "absent")]
     assert found(ex, "non-febrile seizures") == [("HP:0002373", "absent"), ("HP:0001250", "present")]
     assert found(ex, "a non-progressive ataxia") == [("HP:0001251", "present")]  # "non-" qualifies "progressive"
+
+
+def test_a_counted_finding_is_one_finding():
+    # "multiple nevi" is Numerous nevi; the nested "nevi" states no second finding
+    ex = TermExtractor.from_records([("HP:0003764", "Nevus", ["Nevi"]), ("HP:0001054", "Numerous nevi", ["Multiple nevi"])],
+                                    ancestors={"HP:0001054": frozenset({"HP:0003764"})})
+    assert found(ex, "She had multiple nevi.") == [("HP:0001054", "present")]
+    assert found(ex, "She had nevi.") == [("HP:0003764", "present")]

@@ -328,6 +328,16 @@ class TermExtractor:
             and m.id not in self.ancestors.get(o.id, ())
             for o in wide)]
 
+    def _drop_counted_inner(self, toks: list[Token], found: list[_Match]) -> list[_Match]:
+        """Drop a mention inside a wider one whose only other words are a count ("multiple nevi" is
+        Numerous nevi, "multiple lipomas" Multiple lipomas): the wider term is the finding stated,
+        its words do not state a second one."""
+        def extra_words(o: _Match, m: _Match) -> set[str]:
+            return {t.low for t in toks[o.a:m.a] + toks[m.b:o.b] if not t.filler}
+        return [m for m in found if not any(
+            o.a <= m.a and m.b <= o.b and o.b - o.a > m.b - m.a and o.id != m.id
+            and extra_words(o, m) and extra_words(o, m) <= _COUNT_WORDS for o in found)]
+
     def _one_word_ok(self, norm: str, window: list[Token]) -> bool:
         # a word derived to its noun stands for it ("she was hypotonic" is Hypotonia)
         allowed = self.one_word.get(norm, ())
@@ -383,7 +393,8 @@ class TermExtractor:
         found = self._window_matches(text, toks)
         found += self._coordinated_matches(text, toks, found) + self._postposed_coordinated_matches(text, toks, found)
         found += self._abbreviation_matches(text, toks, found)
-        found = self._supported_nested(_widest_per_term(found)) if self.nested else _widest_only(found)
+        found = (self._drop_counted_inner(toks, self._supported_nested(_widest_per_term(found))) if self.nested
+                 else _widest_only(found))
         covered = {k for m in found for k in range(m.a, m.b)}
         clause = clause_ids(text, toks)
         pre = find_cues(text, toks, covered, post=False)
@@ -420,6 +431,7 @@ def _cut_before_noun(text: str, toks: list[Token], j: int) -> bool:
             and nxt.low not in _FORM_WORDS)
 
 
+_COUNT_WORDS = frozenset({"multiple", "numerous", "many", "several"})
 # "lower" is also "low" to the stemmer: "muscle tone in his lower | limbs" is not "low muscle tone"
 _POSITION_ADJECTIVES = frozenset({"lower", "upper", "inner", "outer"})
 _FORM_WORDS = frozenset({"shape", "morphology", "structure", "appearance", "form", "configuration"})
