@@ -334,3 +334,10 @@ def test_a_counted_finding_is_one_finding():
                                     ancestors={"HP:0001054": frozenset({"HP:0003764"})})
     assert found(ex, "She had multiple nevi.") == [("HP:0001054", "present")]
     assert found(ex, "She had nevi.") == [("HP:0003764", "present")]
+
+
+def test_participle_before_a_noun_is_no_one_word_mention(real_ex):
+    # "collecting" is a synonym of Collectionism; "collecting system" is anatomy
+    assert "HP:0030212" not in {i for i, _ in found(real_ex, "duplication of the urinary collecting system")}
+    assert ("HP:0030212", "present") in found(real_ex, "Compulsive collecting.")
+    assert ("HP:0002013", "present") in found(real_ex, "Vomiting during feeds.")   # Vomiting

@@ -25,6 +25,9 @@ The method:
   schwannoma, Vestibular schwannoma and Schwannoma); the same term over overlapping words is one
   match; "A and B head" coordinations are tried with one- and two-word conjuncts, and "head of
   the A and B" ones with the later conjuncts ("hypoplasia of the radius and ulna");
+* nested mentions that state no second finding are dropped: a mention inside a wider one whose
+  term HPO does not file under it, one whose wider mention only adds a count ("multiple nevi"),
+  and a one-word "-ing" synonym qualifying the next noun ("collecting system");
 * abbreviations: "long form (SF)" definitions (``genedx.extract.abbreviations``) whose long form
   is a mention make every later "SF" a mention of the same term;
 * negation: ``genedx.extract.negation`` (NegEx-style cues and clause scope).
@@ -224,7 +227,8 @@ class TermExtractor:
                     continue
                 for key, a in hits.items():
                     hit = self._lookup(key)
-                    if hit and (len(key) > 1 or self._one_word_ok(key[0], toks[a:j + 1])):
+                    if hit and (len(key) > 1 or (self._one_word_ok(key[0], toks[a:j + 1])
+                                                 and not _participle_before_noun(text, toks, j))):
                         if self.exact:  # the words of a label or synonym as written win
                             hit = self.exact.get(tuple(t.low for t in toks[a:j + 1]), hit)
                         found.append(_Match(a, j + 1, *hit))
@@ -432,6 +436,21 @@ def _cut_before_noun(text: str, toks: list[Token], j: int) -> bool:
 
 
 _COUNT_WORDS = frozenset({"multiple", "numerous", "many", "several"})
+def _participle_before_noun(text: str, toks: list[Token], j: int) -> bool:
+    """True when the word at ``j`` is an "-ing" form that qualifies the next noun ("collecting
+    system", "spinning disk"): alone it is then no mention of the behaviour ("Collecting")."""
+    if j + 1 >= len(toks) or not toks[j].low.endswith("ing"):
+        return False
+    nxt = toks[j + 1]
+    return (text[toks[j].end:nxt.start] == " " and not nxt.filler and nxt.text[0].islower()
+            and nxt.low.isalpha() and not nxt.low.endswith(("ly", "ing", "ed")) and nxt.low not in _PREPOSITIONS)
+
+
+# not nouns: "vomiting during feeds", "drooling since infancy"
+_PREPOSITIONS = frozenset({"during", "after", "before", "since", "until", "despite", "without", "within",
+                           "into", "over", "under", "through", "when", "while"})
+
+
 # "lower" is also "low" to the stemmer: "muscle tone in his lower | limbs" is not "low muscle tone"
 _POSITION_ADJECTIVES = frozenset({"lower", "upper", "inner", "outer"})
 _FORM_WORDS = frozenset({"shape", "morphology", "structure", "appearance", "form", "configuration"})
