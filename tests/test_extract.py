@@ -308,7 +308,7 @@ def test_adjectives_reach_their_nouns(real_ex):
     # HPO words a finding as a noun, the text as an adjective (or the other way round)
     assert found(real_ex, "The infant was hypotonic.") == [("HP:0001252", "present")]        # Hypotonia
     assert found(real_ex, "She was dysarthric.") == [("HP:0001260", "present")]              # Dysarthria
-    assert ("HP:0000168", "present") in found(real_ex, "gingival abnormalities")             # Abnormality of the gingiva
+    assert ("HP:0000168", "present") in found(real_ex, "gingival abnormalities")  # Abnormality of the gingiva
     assert ("HP:0001395", "present") in found(real_ex, "a fibrotic liver")                   # Hepatic fibrosis
     # a stem the adjective shares with another word is not re-keyed: a neutrophil is no Neutrophilia
     assert found(real_ex, "neutrophils and eosinophils") == []
@@ -317,7 +317,8 @@ def test_adjectives_reach_their_nouns(real_ex):
 
 
 def test_slash_between_words_joins_alternatives(real_ex):
-    assert ("HP:0002069", "present") in found(real_ex, "generalized tonic/clonic seizures")  # Bilateral tonic-clonic seizure
+    # Bilateral tonic-clonic seizure
+    assert ("HP:0002069", "present") in found(real_ex, "generalized tonic/clonic seizures")
     assert ("HP:0009601", "present") in found(real_ex, "absent/hypoplastic thumbs")  # Aplasia/Hypoplasia of the thumb
     assert found(real_ex, "seizures and/or ataxia") == [("HP:0001250", "present"), ("HP:0001251", "present")]
 
@@ -330,7 +331,8 @@ def test_hyphenated_non_and_free_negate_their_own_word(ex):
 
 def test_a_counted_finding_is_one_finding():
     # "multiple nevi" is Numerous nevi; the nested "nevi" states no second finding
-    ex = TermExtractor.from_records([("HP:0003764", "Nevus", ["Nevi"]), ("HP:0001054", "Numerous nevi", ["Multiple nevi"])],
+    ex = TermExtractor.from_records([("HP:0003764", "Nevus", ["Nevi"]),
+                                     ("HP:0001054", "Numerous nevi", ["Multiple nevi"])],
                                     ancestors={"HP:0001054": frozenset({"HP:0003764"})})
     assert found(ex, "She had multiple nevi.") == [("HP:0001054", "present")]
     assert found(ex, "She had nevi.") == [("HP:0003764", "present")]

@@ -9,9 +9,10 @@ not negate a finding far away ("no variant was found in the genes known to cause
 "non-" and "-free" negate the one word they are hyphenated to ("non-dysmorphic", "seizure-free").
 Not cues: "with or without", "whether or not", "no ... difference / correlation", a post-cue
 hyphenated to the word before ("dominant-negative"), and "absent" before a noun ("thrombocytopenia
-with absent radii"), which negates only its own noun phrase. Tokens inside a matched term are never cues ("Absent speech", "absence of the
-corpus callosum" and "absence seizures" are findings), and a cue glued to the next word by a hyphen
-("non-VIII nerve tumors") only qualifies that word, so it negates nothing.
+with absent radii"), which negates only its own noun phrase. Tokens inside a matched term are
+never cues ("Absent speech", "absence of the corpus callosum" and "absence seizures" are findings),
+and a cue glued to the next word by a hyphen ("non-VIII nerve tumors") only qualifies that word, so
+it negates nothing.
 
 Hand-written rather than negspaCy: negspaCy needs a spaCy pipeline with a model, and its NegEx
 scope runs to the end of the sentence; this runs on the extractor's own tokens.

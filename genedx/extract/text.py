@@ -47,9 +47,9 @@ import duckdb
 
 from genedx.extract.abbreviations import find_abbreviations
 from genedx.extract.negation import clause_ids, find_cues, free_words, negating_cue
-from genedx.extract.tokens import (ABNORMALITY, DIRECTIONS, LAB_WORDS, MALFORMATION, MALFORMATION_FALLBACKS, MODIFIERS, Token,
-                                   derivational_aliases, derived_noun, fold_accents, fold_plural, is_filler, normal_form,
-                                   surface_form, tokenize)
+from genedx.extract.tokens import (ABNORMALITY, DIRECTIONS, LAB_WORDS, MALFORMATION, MALFORMATION_FALLBACKS,
+                                   MODIFIERS, Token, derivational_aliases, derived_noun, fold_accents, fold_plural,
+                                   is_filler, normal_form, surface_form, tokenize)
 from genedx.extract.tokens import phrase_norms as _phrase_norms
 from genedx.kb.hpo import PHENOTYPIC_ABNORMALITY
 
@@ -278,7 +278,8 @@ class TermExtractor:
                 k = c
         return extra
 
-    def _postposed_coordinated_matches(self, text: str, toks: list[Token], found: list[_Match]) -> list[_Match]:
+    def _postposed_coordinated_matches(self, text: str, toks: list[Token],
+                                       found: list[_Match]) -> list[_Match]:
         """The mirror of ``_coordinated_matches``: "hypoplasia of the radius and ulna" or
         "hypopigmentation of the skin, hair and eyes" distribute the head over the later conjuncts,
         so the match "hypoplasia of the radius" is tried with each of them in place of its last word."""
@@ -371,7 +372,8 @@ class TermExtractor:
         if norm is None and t.norm not in self.vocabulary and not t.filler:
             norm = self._derived.get(t.low, "")
             if norm == "":
-                norm = self._derived[t.low] = derived_noun(t.low, lambda n: self.aliases.get(n, n) in self.vocabulary)
+                norm = self._derived[t.low] = derived_noun(
+                    t.low, lambda n: self.aliases.get(n, n) in self.vocabulary)
             norm = None if norm is None else self.aliases.get(norm, norm)
         return t if norm is None else Token(t.text, t.start, t.end, t.low, norm, derived=True)
 
@@ -395,7 +397,8 @@ class TermExtractor:
         original, text = text, fold_accents(text)  # same length: offsets are valid in both
         toks = self._join_hyphenated(text, [self._aliased(t) for t in tokenize(text)])
         found = self._window_matches(text, toks)
-        found += self._coordinated_matches(text, toks, found) + self._postposed_coordinated_matches(text, toks, found)
+        found += self._coordinated_matches(text, toks, found)
+        found += self._postposed_coordinated_matches(text, toks, found)
         found += self._abbreviation_matches(text, toks, found)
         found = (self._drop_counted_inner(toks, self._supported_nested(_widest_per_term(found))) if self.nested
                  else _widest_only(found))
@@ -436,6 +439,8 @@ def _cut_before_noun(text: str, toks: list[Token], j: int) -> bool:
 
 
 _COUNT_WORDS = frozenset({"multiple", "numerous", "many", "several"})
+
+
 def _participle_before_noun(text: str, toks: list[Token], j: int) -> bool:
     """True when the word at ``j`` is an "-ing" form that qualifies the next noun ("collecting
     system", "spinning disk"): alone it is then no mention of the behaviour ("Collecting")."""
@@ -443,7 +448,8 @@ def _participle_before_noun(text: str, toks: list[Token], j: int) -> bool:
         return False
     nxt = toks[j + 1]
     return (text[toks[j].end:nxt.start] == " " and not nxt.filler and nxt.text[0].islower()
-            and nxt.low.isalpha() and not nxt.low.endswith(("ly", "ing", "ed")) and nxt.low not in _PREPOSITIONS)
+            and nxt.low.isalpha() and not nxt.low.endswith(("ly", "ing", "ed"))
+            and nxt.low not in _PREPOSITIONS)
 
 
 # not nouns: "vomiting during feeds", "drooling since infancy"

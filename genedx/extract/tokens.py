@@ -117,8 +117,8 @@ _DERIVATIONS = ((re.compile(r"otic$"), "osis"), (re.compile(r"matous$"), "ma"), 
 # "clonus", "ileal" / "ileus"; "pelvic" / "pelvis": word order is not matched, and "renal pelvis"
 # is no "pelvic kidney")
 _NOT_DERIVED = frozenset({"focal", "global", "medial", "internal", "external", "maximal", "minimal", "nocturnal",
-                          "congenital", "circular", "clonal", "truncal", "rectal", "ileal", "thymine", "spinal", "pelvic",
-                          "angular", "triangular", "modic", "femoral", "abnormal"})
+                          "congenital", "circular", "clonal", "truncal", "rectal", "ileal", "thymine", "spinal",
+                          "pelvic", "angular", "triangular", "modic", "femoral", "abnormal"})
 
 
 def derivational_aliases(words: set[str]) -> dict[str, str]:
