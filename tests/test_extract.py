@@ -343,3 +343,10 @@ def test_participle_before_a_noun_is_no_one_word_mention(real_ex):
     assert "HP:0030212" not in {i for i, _ in found(real_ex, "duplication of the urinary collecting system")}
     assert ("HP:0030212", "present") in found(real_ex, "Compulsive collecting.")
     assert ("HP:0002013", "present") in found(real_ex, "Vomiting during feeds.")   # Vomiting
+
+
+def test_not_negates_its_own_predicate_only(ex):
+    # the copula "were" starts the main clause's predicate, outside the scope of "not"
+    assert found(ex, "Children who were not sedated were examined for ataxia.") == [("HP:0001251", "present")]
+    assert found(ex, "Ataxia was not seen.") == [("HP:0001251", "absent")]
+    assert found(ex, "She did not have seizures.") == [("HP:0001250", "absent")]

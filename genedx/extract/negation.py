@@ -6,7 +6,8 @@ a verb); a post-negation cue ("was absent", "not observed", "ruled out") negates
 it in its clause. As in NegEx, a cue reaches a mention only across a few words (5) that are not
 themselves part of a mention, so lists of findings stay in scope but a cue in a long clause does
 not negate a finding far away ("no variant was found in the genes known to cause microcephaly").
-"non-" and "-free" negate the one word they are hyphenated to ("non-dysmorphic", "seizure-free").
+"non-" and "-free" negate the one word they are hyphenated to ("non-dysmorphic", "seizure-free");
+"not" negates its own predicate, up to the next copula ("who were not sedated were examined for").
 Not cues: "with or without", "whether or not", "no ... difference / correlation", a post-cue
 hyphenated to the word before ("dominant-negative"), and "absent" before a noun ("thrombocytopenia
 with absent radii"), which negates only its own noun phrase. Tokens inside a matched term are
@@ -62,6 +63,7 @@ MAX_SCOPE_WORDS = 5
 _COMPARISON = frozenset({"difference", "differences", "correlation", "correlations", "association",
                          "associations", "relation", "relationship", "change", "changes"})
 _ATTRIBUTIVE_GAP = re.compile(r"[ /]*")
+_COPULAS = frozenset({"is", "are", "was", "were"})
 _ITEM_BREAK = re.compile(r"[,;.:!?()\[\]\n\t]")
 
 
@@ -143,6 +145,10 @@ def find_cues(text: str, toks: list[Token], covered: set[int], post: bool) -> li
                         k += n
                         break
                     reach = _phrase_end(text, toks, k)
+                if cue == ("not",) and not post:
+                    # "who were not preselected for skin lesions were examined for ...": "not"
+                    # negates its own predicate; a later copula starts another one
+                    reach = next((j for j in range(k + 1, len(lows)) if lows[j] in _COPULAS), None)
                 if not pseudo and not hyphenated:
                     spans.append(Cue(k, k + n, " ".join(cue), reach))
                 k += n
