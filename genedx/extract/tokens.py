@@ -25,7 +25,7 @@ import importlib.util
 import re
 import unicodedata
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Callable
 
@@ -273,11 +273,11 @@ class Token:
     norm: str
     derived: bool = False  # ``norm`` is the noun of this adjective ("hypotonic" -> Hypotonia's)
 
-    @property
+    @cached_property  # asked for many times per token by the window and negation passes
     def surface(self) -> str:
         return surface_form(self.text)
 
-    @property
+    @cached_property
     def filler(self) -> bool:
         return is_filler(self.text)
 
@@ -310,7 +310,10 @@ def fold_accents(text: str) -> str:
     """
     if text.isascii():
         return text
-    return "".join(c if c.isascii() else _ascii_letter(c) for c in text)
+    return _NON_ASCII.sub(lambda m: _ascii_letter(m.group()), text)
+
+
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
 
 _APOSTROPHES = "'\u2019`\u00b4"
