@@ -350,3 +350,11 @@ def test_not_negates_its_own_predicate_only(ex):
     assert found(ex, "Children who were not sedated were examined for ataxia.") == [("HP:0001251", "present")]
     assert found(ex, "Ataxia was not seen.") == [("HP:0001251", "absent")]
     assert found(ex, "She did not have seizures.") == [("HP:0001250", "absent")]
+
+
+def test_irregular_and_latin_plurals():
+    from genedx.extract.tokens import normal_form
+    assert normal_form("feet") == normal_form("foot")
+    assert normal_form("phalanges") == normal_form("phalanx")
+    assert normal_form("halluces") == normal_form("hallux")
+    assert normal_form("lentigines") == normal_form("lentigo")

@@ -92,13 +92,17 @@ ABNORMALITY = "abnorm"
 MALFORMATION = "malform"
 MALFORMATION_FALLBACKS = (("abnorm", "morpholog"), ("abnorm",))
 
-# Equivalences the stemmer misses (British spellings, "absence" / "absent"), applied to stems.
+# Equivalences the stemmer misses (British spellings, "absence" / "absent", irregular plurals),
+# applied to stems.
 _STEM_EQUIV = {"absenc": "absent", "tumour": "tumor", "oedema": "edema", "haemorrhag": "hemorrhag",
                "anaemia": "anemia", "leukaemia": "leukemia", "oesophag": "esophag", "foetal": "fetal",
                "anomali": "abnorm", "anomal": "abnorm",
                "colour": "color", "behaviour": "behavior", "paediatr": "pediatr",
                "dysplast": "dysplasia", "hypoplast": "hypoplasia", "aplast": "aplasia", "atroph": "atrophi",
-               "calcifi": "calcif", "nevus": "nevi", "naevus": "nevi", "naevi": "nevi"}
+               "calcifi": "calcif", "nevus": "nevi", "naevus": "nevi", "naevi": "nevi",
+               # irregular and Latin plurals the plural fold misses
+               "feet": "foot", "phalang": "phalanx", "halluc": "hallux", "appendic": "appendix",
+               "lentigin": "lentigo"}
 
 
 # Adjective -> noun derivations that neither the clusters nor the stemmer join ("hypotonic" /
