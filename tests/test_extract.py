@@ -358,3 +358,10 @@ def test_irregular_and_latin_plurals():
     assert normal_form("phalanges") == normal_form("phalanx")
     assert normal_form("halluces") == normal_form("hallux")
     assert normal_form("lentigines") == normal_form("lentigo")
+
+
+def test_head_before_its_noun_distributes_over_one_conjunct(real_ex):
+    assert ("HP:0000175", "present") in found(real_ex, "cleft lip and palate")       # Cleft palate
+    assert ("HP:0001773", "present") in found(real_ex, "small hands and feet")       # Short foot
+    # a comma list is a list of findings: "gait ataxia, spasticity" is no Spastic gait
+    assert "HP:0002064" not in {i for i, _ in found(real_ex, "gait ataxia, spasticity and dysphagia")}

@@ -280,23 +280,28 @@ class TermExtractor:
 
     def _postposed_coordinated_matches(self, text: str, toks: list[Token],
                                        found: list[_Match]) -> list[_Match]:
-        """The mirror of ``_coordinated_matches``: "hypoplasia of the radius and ulna" or
-        "hypopigmentation of the skin, hair and eyes" distribute the head over the later conjuncts,
-        so the match "hypoplasia of the radius" is tried with each of them in place of its last word."""
+        """The mirror of ``_coordinated_matches``: "hypoplasia of the radius and ulna",
+        "hypopigmentation of the skin, hair and eyes" or "small hands and feet" distribute the head
+        over the later conjuncts, so the match "hypoplasia of the radius" / "small hands" is tried
+        with each of them in place of its last word."""
         extra: list[_Match] = []
         n = len(toks)
         for m in found:
             if m.kind != "window":
                 continue
             words = [t for t in toks[m.a:m.b] if not t.filler]
-            # only a head with a prepositional complement ("X of the N"): in "short philtrum and
-            # nose" or "brittle hair and nails" the adjective need not apply to the second noun
-            if len(words) < 2 or words[-1] is not toks[m.b - 1] or toks[m.b - 2].low not in ("of", "the"):
+            if len(words) < 2 or words[-1] is not toks[m.b - 1]:
                 continue
+            # a head with a prepositional complement ("X of the A, B and C") takes a list; a head
+            # before its noun only one "and" / "or" conjunct: in "gait ataxia, spasticity" or
+            # "optic neuropathy, epilepsy and ataxia" the commas separate findings
+            complement = toks[m.b - 2].low in ("of", "the")
             rest = [t.norm for t in words[:-1]]
             k = m.b - 1  # the last conjunct so far
             for _ in range(6):  # up to six later conjuncts
                 gap = text[toks[k].end:toks[k + 1].start] if k + 1 < n else "."
+                if "," in gap and not complement:
+                    break
                 if "," in gap and k + 2 < n and toks[k + 1].low in ("and", "or"):
                     c = k + 2   # "skin, hair, and eyes"
                 elif "," in gap and gap.strip() == ",":
@@ -317,6 +322,8 @@ class TermExtractor:
                 hit = self._lookup(tuple(sorted([*rest, toks[c].norm])))
                 if hit:
                     extra.append(_Match(m.a, c + 1, *hit, kind="coordination"))
+                if not complement:
+                    break
                 k = c
         return extra
 
