@@ -24,7 +24,8 @@ The method:
   every nested concept is found ("bilateral vestibular schwannomas" gives Bilateral vestibular
   schwannoma, Vestibular schwannoma and Schwannoma); the same term over overlapping words is one
   match; "A and B head" coordinations are tried with one- and two-word conjuncts, and "head of
-  the A and B" ones with the later conjuncts ("hypoplasia of the radius and ulna");
+  the A, B and C" / "head A and B" ones with the later conjuncts ("hypoplasia of the radius and
+  ulna", "cleft lip and palate");
 * nested mentions that state no second finding are dropped: a mention inside a wider one whose
   term HPO does not file under it, one whose wider mention only adds a count ("multiple nevi"),
   and a one-word "-ing" synonym qualifying the next noun ("collecting system");
