@@ -365,3 +365,8 @@ def test_head_before_its_noun_distributes_over_one_conjunct(real_ex):
     assert ("HP:0001773", "present") in found(real_ex, "small hands and feet")       # Short foot
     # a comma list is a list of findings: "gait ataxia, spasticity" is no Spastic gait
     assert "HP:0002064" not in {i for i, _ in found(real_ex, "gait ataxia, spasticity and dysphagia")}
+
+
+def test_like_is_optional_inside_a_mention(real_ex):
+    assert ("HP:0000914", "present") in found(real_ex, "a shield-like chest")       # Shield chest
+    assert ("HP:0003316", "present") in found(real_ex, "butterfly-like vertebrae")  # Butterfly vertebrae
