@@ -370,3 +370,6 @@ def test_head_before_its_noun_distributes_over_one_conjunct(real_ex):
 def test_like_is_optional_inside_a_mention(real_ex):
     assert ("HP:0000914", "present") in found(real_ex, "a shield-like chest")       # Shield chest
     assert ("HP:0003316", "present") in found(real_ex, "butterfly-like vertebrae")  # Butterfly vertebrae
+    # ... and so is "shaped": "triangular-shaped face" is Triangular face, "Pear-shaped nose" keeps it
+    assert ("HP:0000325", "present") in found(real_ex, "a triangular-shaped face")  # Triangular face
+    assert found(real_ex, "pear-shaped nose") == [("HP:0000447", "present")]      # Pear-shaped nose

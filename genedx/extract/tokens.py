@@ -46,7 +46,8 @@ LAB_WORDS = frozenset({"serum", "plasma", "circulating", "level", "levels", "con
 DIRECTIONS = frozenset({"increas", "decreas"})
 # Modifiers a mention may carry that the HPO label usually does not ("MILD ataxia", "BILATERAL
 # vestibular schwannomas"); skipped inside windows, but still matched where a label has them.
-# "like" is one too: "shield-like chest" is Shield chest, "Confetti-like hypopigmented macules" keeps it.
+# "like" and "shaped" are ones too: "shield-like chest" is Shield chest, "triangular-shaped face"
+# Triangular face, while "Confetti-like hypopigmented macules" and "Pear-shaped nose" keep them.
 MODIFIERS = frozenset({"mild", "mildly", "moderate", "moderately", "severe", "severely", "marked", "markedly",
                        "bilateral", "bilaterally", "unilateral", "left", "right", "multiple", "numerous",
                        "several", "slight", "slightly", "significant", "congenital", "progressive",
@@ -56,7 +57,7 @@ MODIFIERS = frozenset({"mild", "mildly", "moderate", "moderately", "severe", "se
                        "late", "onset", "childhood", "adult", "infantile", "juvenile", "lifetime", "some",
                        "all", "other", "various", "distinct", "distinctive", "striking", "obvious",
                        "apparent", "possible", "persistent", "chronic", "acute", "isolated", "minor",
-                       "major", "small", "large", "partial", "complete", "total", "like"}) | LAB_WORDS
+                       "major", "small", "large", "partial", "complete", "total", "like", "shaped"}) | LAB_WORDS
 
 # Concept equivalences (see the module docstring), applied to whole lower-case words.
 _CONCEPT_WORDS = {
