@@ -156,12 +156,11 @@ def find_cues(text: str, toks: list[Token], covered: set[int], post: bool) -> li
         else:
             # "non-syndromic", "seizure-free": a hyphenated prefix or suffix negates the one word it
             # is glued to, so a mention that starts right after "non-" / ends right before "-free"
-            glued_after = k + 1 < len(toks) and text[toks[k].end:toks[k + 1].start] == "-"
-            glued_before = k > 0 and text[toks[k - 1].end:toks[k].start] == "-"
-            if not post and lows[k] == "non" and glued_after and k not in covered:
-                spans.append(Cue(k, k + 1, "non-", reach=k + 2))
-            elif post and lows[k] == "free" and glued_before and k not in covered:
-                spans.append(Cue(k, k + 1, "-free", reach=k))
+            if lows[k] == ("free" if post else "non") and k not in covered:
+                if not post and k + 1 < len(toks) and text[toks[k].end:toks[k + 1].start] == "-":
+                    spans.append(Cue(k, k + 1, "non-", reach=k + 2))
+                elif post and k > 0 and text[toks[k - 1].end:toks[k].start] == "-":
+                    spans.append(Cue(k, k + 1, "-free", reach=k))
             k += 1
     return spans
 

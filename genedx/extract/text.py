@@ -51,7 +51,6 @@ from genedx.extract.negation import clause_ids, find_cues, free_words, negating_
 from genedx.extract.tokens import (ABNORMALITY, DIRECTIONS, LAB_WORDS, MALFORMATION, MALFORMATION_FALLBACKS,
                                    MODIFIERS, Token, derivational_aliases, derived_noun, fold_accents, fold_plural,
                                    is_filler, normal_form, surface_form, tokenize)
-from genedx.extract.tokens import phrase_norms as _phrase_norms
 from genedx.kb.hpo import PHENOTYPIC_ABNORMALITY
 
 MAX_PHRASE_WORDS = 10  # content words in a dictionary key
@@ -125,11 +124,12 @@ class TermExtractor:
         """Build from (id, label, synonyms) rows; a label wins over another term's identical synonym.
         ``nested=False`` keeps only the widest of overlapping mentions (the first extractor's way)."""
         records = [(t, label, list(syns or [])) for t, label, syns in records]
-        aliases = derivational_aliases({t.low for _, label, syns in records for phrase in [label, *syns]
-                                        if phrase for t in tokenize(phrase)})
+        tokens = {phrase: tokenize(phrase) for _, label, syns in records for phrase in [label, *syns] if phrase}
+        aliases = derivational_aliases({t.low for toks in tokens.values() for t in toks})
 
         def phrase_norms(phrase: str) -> list[str]:
-            return [aliases.get(n, n) for n in _phrase_norms(phrase)]
+            toks = tokens[phrase] if phrase in tokens else tokenize(phrase)
+            return [aliases.get(t.norm, t.norm) for t in toks if not t.filler]
 
         keys: dict[tuple[str, ...], tuple[str, str]] = {}
         one_word: dict[str, set[str]] = {}
@@ -145,7 +145,7 @@ class TermExtractor:
                     continue
                 if key not in keys or (i == 0 and key not in from_label):
                     keys[key] = (term_id, label)
-                own = tuple(t.low for t in tokenize(phrase))
+                own = tuple(t.low for t in tokens[phrase])
                 if own not in words or (i == 0 and own not in own_label):
                     words[own] = (key, (term_id, label))
                 if i == 0:
@@ -347,9 +347,12 @@ class TermExtractor:
         its words do not state a second one."""
         def extra_words(o: _Match, m: _Match) -> set[str]:
             return {t.low for t in toks[o.a:m.a] + toks[m.b:o.b] if not t.filler}
+        counted = [o for o in found if any(t.low in _COUNT_WORDS for t in toks[o.a:o.b])]
+        if not counted:
+            return found
         return [m for m in found if not any(
             o.a <= m.a and m.b <= o.b and o.b - o.a > m.b - m.a and o.id != m.id
-            and extra_words(o, m) and extra_words(o, m) <= _COUNT_WORDS for o in found)]
+            and extra_words(o, m) and extra_words(o, m) <= _COUNT_WORDS for o in counted)]
 
     def _one_word_ok(self, norm: str, window: list[Token]) -> bool:
         # a word derived to its noun stands for it ("she was hypotonic" is Hypotonia)
@@ -403,7 +406,9 @@ class TermExtractor:
         """Every term mention in reading order (nested ones included), each with its own negation
         status. The same term over overlapping words is reported once, with its widest span."""
         original, text = text, fold_accents(text)  # same length: offsets are valid in both
-        toks = self._join_hyphenated(text, [self._aliased(t) for t in tokenize(text)])
+        aliases, vocabulary = self.aliases, self.vocabulary
+        toks = self._join_hyphenated(text, [t if t.norm in vocabulary and t.norm not in aliases else self._aliased(t)
+                                            for t in tokenize(text)])
         found = self._window_matches(text, toks)
         found += self._coordinated_matches(text, toks, found)
         found += self._postposed_coordinated_matches(text, toks, found)

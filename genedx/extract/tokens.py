@@ -25,7 +25,7 @@ import importlib.util
 import re
 import unicodedata
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
@@ -279,15 +279,16 @@ class Token:
     norm: str
     derived: bool = False  # ``norm`` is the noun of this adjective ("hypotonic" -> Hypotonia's)
 
-    @cached_property  # asked for many times per token by the window and negation passes
+    @property
     def surface(self) -> str:
         return surface_form(self.text)
 
-    @cached_property
+    @property
     def filler(self) -> bool:
         return is_filler(self.text)
 
 
+@lru_cache(maxsize=100_000)
 def is_filler(word: str) -> bool:
     """A function word; a capital single letter is a name ("type A", "hepatitis B"), not "a"."""
     return word.lower() in FILLERS and not (len(word) == 1 and word.isupper())
