@@ -68,6 +68,22 @@ def test_features_by_hand(toy_home):
     assert list(f["prior"]) == [0, 0, 0] and list(f["score_annot"]) == [ap(scn1a), ap(tbx5), ap(cryab)]
     assert np.isnan(f["score_profile"]).all()                     # no profiles loaded
     assert list(f["n_diseases"]) == [1, 1, 1]
+    # reverse coverage over closures, IC = -log10 bg (root 0). The case's closure is Seizure, GDD and the
+    # nervous system; SCN1A's adds Febrile seizure, TBX5's the heart terms, CRYAB's the eye terms.
+    ic = {t: -math.log10(b) for t, b in {"s": bg_seiz, "g": bg_gdd, "n": bg_ns, "feb": 0.5 / 3, "cv": 0.95 / 3,
+                                         "vsd": 0.895 / 3, "asd": 0.9 / 3, "eye": 0.895 / 3, "cat": bg_cat}.items()}
+    case = ic["s"] + ic["g"] + ic["n"]
+    gic = [case / (case + ic["feb"]),
+           (ic["g"] + ic["n"]) / (case + ic["cv"] + ic["vsd"] + ic["asd"]),
+           (ic["s"] + ic["n"]) / (case + ic["eye"] + ic["cat"])]
+    assert list(f["gic_sim"]) == [ap(v) for v in gic]
+    assert list(f["gic_sim_rel"]) == [ap(v - gic[0]) for v in gic]
+    assert list(f["row_ic_covered"]) == [ap(gic[0]), ap((ic["g"] + ic["n"]) / (ic["g"] + ic["n"] + ic["cv"] + ic["vsd"] + ic["asd"])),
+                                         ap((ic["s"] + ic["n"]) / (ic["s"] + ic["n"] + ic["eye"] + ic["cat"]))]
+    shown = 0.95 * ic["n"] + 0.9475 * ic["s"] + 0.5 * ic["g"]
+    assert f["row_freq_covered"][0] == ap(shown / (shown + 0.5 * ic["feb"]))
+    assert list(f["sys_p_mean"]) == [ap(0.95), ap(0.1), ap(0.2)]   # P of the nervous system, the one system touched
+    assert list(f["sys_missing"]) == [0, 1, 1]                     # TBX5: heart at .95, CRYAB: eye at .895
     # without absent terms the absent features say so (0 / missing), not stale values
     c0 = candidate_features(ctx, r.query([SEIZURE, GDD]), top=2)
     f0 = {name: c0.X[:, i] for i, name in enumerate(FEATURES)}

@@ -57,6 +57,15 @@ FEATURE_DOCS: dict[str, str] = {
     "n_rare_matched": "matched present terms that at most 20% of the K candidates match",
     "distinct_ic": "sum over matched terms of IC x (1 - share of candidates matching it), / case_ic",
     "present_sum_rel": "present_sum minus the median present_sum of the K candidates",
+    # the other direction: how much of the gene's phenotype the case shows (present terms only; the
+    # ranker's LR only asks how well the gene explains the case, so a broad gene is never penalised)
+    "gic_sim": "simGIC of the case's and the best row's term closures: IC(both) / IC(either)",
+    "row_ic_covered": "IC of the best row's closure that the case's closure shares / the row's closure IC",
+    "row_freq_covered": "frequency-weighted IC the best row expects (sum P x IC) that falls in the case's closure, as a share",
+    "gic_sim_rel": "gic_sim minus the best gic_sim of the K candidates",
+    "row_freq_covered_rel": "row_freq_covered minus the best of the K candidates",
+    "sys_p_mean": "mean over the case's organ systems (children of the root the case touches) of P[best row, system]",
+    "sys_missing": "organ systems the best row shows with P >= 0.5 that the case does not touch",
     # the case itself (the same for every candidate)
     "case_n_present": "most specific present terms of the case",
     "case_ic": "summed information content of the case's present terms",
@@ -122,6 +131,17 @@ class FeatureContext:
         self.p_csr = p_csr
         self.lr_csr = ranker._lr.tocsr()
         self.ic = -np.log10(ranker.bg)
+        root = ranker._root
+        self.ic_nonroot = self.ic.copy()
+        self.ic_nonroot[root] = 0.0
+        self.row_closure_ic = (p_csr != 0).astype(np.float64) @ self.ic_nonroot     # IC of each row's closure
+        self.row_expected_ic = p_csr @ self.ic_nonroot                              # sum_c P[row, c] IC(c)
+        # organ systems: the children of the root (is_a distance 1)
+        kb = ranker.kb
+        term_of = np.repeat(np.arange(len(kb.terms)), np.diff(kb.anc_ptr))
+        self.systems = np.unique(term_of[(kb.anc_idx == root) & (kb.anc_dist == 1)])
+        self.sys_pos = {int(t): i for i, t in enumerate(self.systems)}
+        self.row_sys_p = p_csr[:, self.systems].toarray()                         # rows x systems
 
     def _gene_max(self, pr: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """Per gene, the max of pair scores ``pr`` over the pairs in ``mask`` (-inf when none)."""
@@ -224,6 +244,30 @@ def candidate_features(ctx: FeatureContext, q: Query, top: int = 50) -> Candidat
     put("distinct_ic", (matched * (ic * (1 - share))).sum(axis=1) / max(ic.sum(), 1e-9))
     ps = contrib.sum(axis=1)
     put("present_sum_rel", ps - np.median(ps))
+    # reverse coverage over is_a closures (root excluded: its IC is ~0 anyway)
+    kb = r.kb
+    closure = np.unique(np.concatenate([kb.ancestors(t) for t in q.present]))
+    c_ic = np.zeros(len(ctx.ic))
+    c_ic[closure] = ctx.ic_nonroot[closure]
+    p_rows = ctx.p_csr[rows]
+    inter = (p_rows != 0).astype(np.float64) @ c_ic
+    case_closure_ic = c_ic.sum()
+    union = ctx.row_closure_ic[rows] + case_closure_ic - inter
+    gic = inter / np.maximum(union, 1e-9)
+    put("gic_sim", gic)
+    put("row_ic_covered", inter / np.maximum(ctx.row_closure_ic[rows], 1e-9))
+    fcov = (p_rows @ c_ic) / np.maximum(ctx.row_expected_ic[rows], 1e-9)
+    put("row_freq_covered", fcov)
+    put("gic_sim_rel", gic - gic.max())
+    put("row_freq_covered_rel", fcov - fcov.max())
+    sys_hit = np.zeros(len(ctx.systems), dtype=bool)
+    for t in closure:
+        i = ctx.sys_pos.get(int(t))
+        if i is not None:
+            sys_hit[i] = True
+    sp_rows = ctx.row_sys_p[rows]
+    put("sys_p_mean", sp_rows[:, sys_hit].mean(axis=1) if sys_hit.any() else np.nan)
+    put("sys_missing", ((sp_rows >= 0.5) & ~sys_hit).sum(axis=1))
     put("case_n_present", n_pres)
     put("case_ic", ic.sum())
     put("case_gap12", sc[0] - sc[1] if k > 1 else 0.0)

@@ -39,7 +39,7 @@ class RerankerRecipe:
     output_dir: Optional[str] = field(default=None, metadata={"help": "model folder (default <home>/models/reranker)"})
     name: str = field(default="reranker", metadata={"help": "run name"})
     top_k: int = field(default=50, metadata={"help": "ranker candidates the model re-orders"})
-    folds: int = field(default=5, metadata={"help": "publication folds for out-of-fold profiles"})
+    folds: int = field(default=10, metadata={"help": "publication folds for out-of-fold profiles"})
     holdout: float = field(default=0.15, metadata={"help": "share of train publications held out for early stopping"})
     absent_copies: bool = field(default=True, metadata={"help": "also train on every case with its absent terms removed"})
     foreign_copies: bool = field(default=True, metadata={"help": "also train on every case with the absent terms of a case of another gene"})
