@@ -30,10 +30,10 @@ import numpy as np  # noqa: E402
 from bench_reranker import paired_by_publication  # noqa: E402  (bench/ is the script dir)
 from genedx.cases.store import load_gradable_cases  # noqa: E402
 from genedx.home import connect, resolve_home  # noqa: E402
-from genedx.rank.features import FEATURE_GROUPS, FEATURES  # noqa: E402
+from genedx.rank.features import FEATURES, select_features  # noqa: E402
 from genedx.rank.kbdata import load_kb_data  # noqa: E402
 from genedx.train.recipes import load_recipe  # noqa: E402
-from genedx.train.reranker import RerankerRecipe, _params, build_groups, fold_of  # noqa: E402
+from genedx.train.reranker import FIT_VARIANTS, RerankerRecipe, _params, build_groups, fold_of  # noqa: E402
 
 CV_FOLDS = 5
 CV_SALT = 1          # not the profile folds' seed: the CV cut is not the out-of-fold profile cut
@@ -57,16 +57,18 @@ def load_groups(recipe: RerankerRecipe, cache: Path | None) -> dict:
     return data
 
 
-def cross_validate(data: dict, recipe: RerankerRecipe, exclude: set[str], params: dict, rounds: list[int]) -> dict:
+def cross_validate(data: dict, recipe: RerankerRecipe, exclude: list[str], params: dict, rounds: list[int]) -> dict:
     """Subset -> {"ranker": hits, round: hits, "pubs": publications}, each a list over the test groups."""
     import lightgbm as lgb
 
     names, groups, pub = data["features"], data["groups"], data["pub"]
-    for e in list(exclude):
-        exclude |= FEATURE_GROUPS.get(e, set())
-    cols = np.array([i for i, f in enumerate(names) if f not in exclude])
+    feats = select_features(exclude)
+    missing = [f for f in feats if f not in names]
+    if missing:
+        raise SystemExit(f"the groups cache was built without {missing}: delete it so that it is rebuilt")
+    cols = np.array([names.index(f) for f in feats])
     lpc = names.index("log_profile_cases")
-    fit_variants = {"given", "no_absent"} | ({"other_absent"} if recipe.foreign_copies else set())
+    fit_variants = set(FIT_VARIANTS) | ({"other_absent"} if recipe.foreign_copies else set())
     fold = {g.case_id: fold_of(pub[g.case_id], CV_SALT, CV_FOLDS) if not g.simulated else -1 for g in groups}
     with_no_absent = {g.case_id for g in groups if g.variant == "no_absent"}
     out = {s: {"ranker": [], "pubs": [], **{r: [] for r in rounds}} for s in SUBSETS}
@@ -103,12 +105,12 @@ def main() -> None:
     args = ap.parse_args()
     recipe = load_recipe(RerankerRecipe, args.config, args.set_)
     data = load_groups(recipe, args.groups)
-    exclude = set(recipe.exclude_features if args.exclude is None else [e for e in args.exclude.split(",") if e])
+    exclude = list(recipe.exclude_features if args.exclude is None else [e for e in args.exclude.split(",") if e])
     params = _params(recipe) | {"eval_at": [1]} | json.loads(args.params)
     rounds = [int(r) for r in args.rounds.split(",")]
     res = cross_validate(data, recipe, exclude, params, rounds)
     print(f"\nCV on train ({CV_FOLDS} folds by publication), top@1 %, re-ranker gain [95% by publication]; "
-          f"exclude={sorted(exclude)}, params={args.params}\n")
+          f"exclude={exclude}, params={args.params}\n")
     print("| subset | n | ranker | " + " | ".join(f"{r} rounds" for r in rounds) + " |")
     print("| --- | ---: | ---: | " + " | ".join("---" for _ in rounds) + " |")
     for s in SUBSETS:

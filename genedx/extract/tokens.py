@@ -24,6 +24,7 @@ from __future__ import annotations
 import importlib.util
 import re
 import unicodedata
+from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -137,32 +138,32 @@ def derivational_aliases(words: set[str]) -> dict[str, str]:
     out: dict[str, str] = {}
     # a normal form that some other word also has cannot be re-keyed: "neutrophilic" -> "neutrophilia"
     # would turn every "neutrophil" (same stem) into Neutrophilia, "retinal" every "retinitis"
-    shared: dict[str, int] = {}
-    for w in words:
-        shared[normal_form(w)] = shared.get(normal_form(w), 0) + 1
+    shared = Counter(normal_form(w) for w in words)
     for w in sorted(words):
-        if len(w) < 5 or w in _NOT_DERIVED or w in _CONCEPT or w in MODIFIERS:
-            continue
-        for pattern, repl in _DERIVATIONS:
-            noun = pattern.sub(repl, w)
-            if noun != w and len(noun) >= 5 and noun in words:
-                a, b = normal_form(w), normal_form(noun)
-                if a != b and a not in _CONCEPT_WORDS and shared[a] == 1:
-                    out.setdefault(a, b)
-                break
+        noun = _noun_of(w, words.__contains__)
+        if noun is not None:
+            a, b = normal_form(w), normal_form(noun)
+            if a != b and a not in _CONCEPT_WORDS and shared[a] == 1:
+                out.setdefault(a, b)
     return out
+
+
+def _noun_of(word: str, accept: Callable[[str], bool]) -> str | None:
+    """The first ``_DERIVATIONS`` noun of a lower-case adjective that ``accept`` takes, else None."""
+    if len(word) < 5 or word in _NOT_DERIVED or word in _CONCEPT or word in MODIFIERS:
+        return None
+    for pattern, repl in _DERIVATIONS:
+        noun = pattern.sub(repl, word)
+        if noun != word and len(noun) >= 5 and accept(noun):
+            return noun
+    return None
 
 
 def derived_noun(word: str, known: Callable[[str], bool]) -> str | None:
     """The normal form of the noun of a lower-case adjective (``_DERIVATIONS``) when ``known`` accepts
     it, else None: for text words outside the lexicon ("microcephalic", "edematous")."""
-    if len(word) < 5 or word in _NOT_DERIVED or word in _CONCEPT or word in MODIFIERS:
-        return None
-    for pattern, repl in _DERIVATIONS:
-        noun = pattern.sub(repl, word)
-        if noun != word and len(noun) >= 5 and known(normal_form(noun)):
-            return normal_form(noun)
-    return None
+    noun = _noun_of(word, lambda n: known(normal_form(n)))
+    return None if noun is None else normal_form(noun)
 
 
 def fold_plural(token: str) -> str:

@@ -137,10 +137,8 @@ class FeatureContext:
         self.row_closure_ic = (p_csr != 0).astype(np.float64) @ self.ic_nonroot     # IC of each row's closure
         self.row_expected_ic = p_csr @ self.ic_nonroot                              # sum_c P[row, c] IC(c)
         # organ systems: the children of the root (is_a distance 1)
-        kb = ranker.kb
         term_of = np.repeat(np.arange(len(kb.terms)), np.diff(kb.anc_ptr))
         self.systems = np.unique(term_of[(kb.anc_idx == root) & (kb.anc_dist == 1)])
-        self.sys_pos = {int(t): i for i, t in enumerate(self.systems)}
         self.row_sys_p = p_csr[:, self.systems].toarray()                         # rows x systems
 
     def _gene_max(self, pr: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -245,8 +243,7 @@ def candidate_features(ctx: FeatureContext, q: Query, top: int = 50) -> Candidat
     ps = contrib.sum(axis=1)
     put("present_sum_rel", ps - np.median(ps))
     # reverse coverage over is_a closures (root excluded: its IC is ~0 anyway)
-    kb = r.kb
-    closure = np.unique(np.concatenate([kb.ancestors(t) for t in q.present]))
+    closure = np.unique(np.concatenate([r.kb.ancestors(t) for t in q.present]))
     c_ic = np.zeros(len(ctx.ic))
     c_ic[closure] = ctx.ic_nonroot[closure]
     p_rows = ctx.p_csr[rows]
@@ -260,11 +257,7 @@ def candidate_features(ctx: FeatureContext, q: Query, top: int = 50) -> Candidat
     put("row_freq_covered", fcov)
     put("gic_sim_rel", gic - gic.max())
     put("row_freq_covered_rel", fcov - fcov.max())
-    sys_hit = np.zeros(len(ctx.systems), dtype=bool)
-    for t in closure:
-        i = ctx.sys_pos.get(int(t))
-        if i is not None:
-            sys_hit[i] = True
+    sys_hit = np.isin(ctx.systems, closure)
     sp_rows = ctx.row_sys_p[rows]
     put("sys_p_mean", sp_rows[:, sys_hit].mean(axis=1) if sys_hit.any() else np.nan)
     put("sys_missing", ((sp_rows >= 0.5) & ~sys_hit).sum(axis=1))
